@@ -1,0 +1,3 @@
+export * from './bus-call.js';
+export * from './display-client.js';
+export * from './names.js';

@@ -1,0 +1,19 @@
+// Names from QEMU's ui/dbus-display1.xml.
+export const QEMU_BUS_NAME = 'org.qemu';
+export const DISPLAY_ROOT = '/org/qemu/Display1';
+export const VM_PATH = '/org/qemu/Display1/VM';
+export const consolePath = (id: number): string => `/org/qemu/Display1/Console_${id}`;
+export const LISTENER_PATH = '/org/qemu/Display1/Listener';
+
+export const IFACE = {
+  vm: 'org.qemu.Display1.VM',
+  console: 'org.qemu.Display1.Console',
+  keyboard: 'org.qemu.Display1.Keyboard',
+  mouse: 'org.qemu.Display1.Mouse',
+  multiTouch: 'org.qemu.Display1.MultiTouch',
+  listener: 'org.qemu.Display1.Listener',
+  listenerUnixMap: 'org.qemu.Display1.Listener.Unix.Map',
+  listenerUnixScanoutDmabuf2: 'org.qemu.Display1.Listener.Unix.ScanoutDMABUF2',
+  properties: 'org.freedesktop.DBus.Properties',
+  dbus: 'org.freedesktop.DBus',
+} as const;

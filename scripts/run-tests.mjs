@@ -1,0 +1,35 @@
+// Runs every compiled test file (dist/test/**/*.test.js in each package, test/dist/tests) with
+// node's test runner, one file at a time: QEMU under TCG wants both cores.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const roots = ['packages', 'services']
+  .flatMap((d) => readdirSync(join(root, d)).map((p) => join(root, d, p, 'dist/test')))
+  .concat([join(root, 'test/dist/tests')]);
+
+function collect(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return collect(path);
+    return name.endsWith('.test.js') ? [path] : [];
+  });
+}
+
+const filter = process.argv.slice(2);
+const files = roots
+  .flatMap(collect)
+  .filter((f) => filter.length === 0 || filter.some((x) => relative(root, f).includes(x)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files found: run `pnpm build` first');
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ['--enable-source-maps', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  { stdio: 'inherit', cwd: root },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,207 @@
+/**
+ * Reads the status blocks the test guest (test/guest) draws: frame counter, last scancode, press
+ * count, held keys and the key marker. Works on exact copies (QMP screendump, the capture ring) and
+ * on scaled or lossy ones (decoded H.264): each cell is judged by the average luma of its centre.
+ * The layout is described in test/guest/README.md.
+ */
+
+export type PixelLayout = 'bgrx' | 'rgba' | 'rgb';
+
+export interface GuestScreenImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  /** Bytes from one row to the next. */
+  stride: number;
+  layout: PixelLayout;
+}
+
+export interface GuestStatus {
+  frame: number;
+  scancode: number;
+  presses: number;
+  held: number;
+  /** true = white (an odd number of presses). */
+  marker: boolean;
+}
+
+const CELL = 16;
+const ROWS_X = 16;
+const ROW_A_Y = 16;
+const ROW_B_Y = 40;
+const MARKER_SIZE = 192;
+const MARKER_RIGHT = 208; // the marker's left edge is at guestWidth - 208
+const MARKER_Y = 16;
+/** Part of a cell that is sampled: its centre, 4 px in from each side (in guest pixels). */
+const CELL_MARGIN = 4;
+/** Part of the marker that is sampled: 32 px in from each side. */
+const MARKER_MARGIN = 32;
+const SYNC_WHITE = 200;
+const SYNC_BLACK = 55;
+const THRESHOLD = 128;
+
+function channelOffsets(layout: PixelLayout): { r: number; g: number; b: number; bpp: number } {
+  switch (layout) {
+    case 'bgrx':
+      return { r: 2, g: 1, b: 0, bpp: 4 };
+    case 'rgba':
+      return { r: 0, g: 1, b: 2, bpp: 4 };
+    case 'rgb':
+      return { r: 0, g: 1, b: 2, bpp: 3 };
+    default:
+      throw new TypeError(`unknown pixel layout: ${String(layout)}`);
+  }
+}
+
+class Sampler {
+  private readonly sx: number;
+  private readonly sy: number;
+  private readonly off: { r: number; g: number; b: number; bpp: number };
+
+  constructor(
+    private readonly img: GuestScreenImage,
+    guestWidth: number,
+    guestHeight: number,
+  ) {
+    this.sx = img.width / guestWidth;
+    this.sy = img.height / guestHeight;
+    this.off = channelOffsets(img.layout);
+  }
+
+  /** Average luma (0..255) of the guest rectangle [x0, x1) x [y0, y1); NaN when it is off the image. */
+  luma(x0: number, y0: number, x1: number, y1: number): number {
+    const { img, off } = this;
+    let ix0 = Math.floor(x0 * this.sx);
+    let iy0 = Math.floor(y0 * this.sy);
+    let ix1 = Math.ceil(x1 * this.sx);
+    let iy1 = Math.ceil(y1 * this.sy);
+    if (ix1 <= ix0) ix1 = ix0 + 1;
+    if (iy1 <= iy0) iy1 = iy0 + 1;
+    ix0 = Math.max(ix0, 0);
+    iy0 = Math.max(iy0, 0);
+    ix1 = Math.min(ix1, img.width);
+    iy1 = Math.min(iy1, img.height);
+    if (ix0 >= ix1 || iy0 >= iy1) return NaN;
+    // Large areas (the marker) are subsampled to at most ~64 x 64 points.
+    const stepX = Math.max(1, Math.floor((ix1 - ix0) / 64));
+    const stepY = Math.max(1, Math.floor((iy1 - iy0) / 64));
+    const data = img.data;
+    let sum = 0;
+    let n = 0;
+    for (let y = iy0; y < iy1; y += stepY) {
+      let p = y * img.stride + ix0 * off.bpp;
+      for (let x = ix0; x < ix1; x += stepX, p += stepX * off.bpp) {
+        const r = data[p + off.r] ?? 0;
+        const g = data[p + off.g] ?? 0;
+        const b = data[p + off.b] ?? 0;
+        sum += 77 * r + 150 * g + 29 * b;
+        n++;
+      }
+    }
+    return sum / n / 256;
+  }
+
+  cell(row: number, i: number): number {
+    const x = ROWS_X + CELL * i;
+    return this.luma(x + CELL_MARGIN, row + CELL_MARGIN, x + CELL - CELL_MARGIN, row + CELL - CELL_MARGIN);
+  }
+
+  /** True when the row's sync cells read white then black. */
+  synced(row: number): boolean {
+    return this.cell(row, 0) > SYNC_WHITE && this.cell(row, 1) < SYNC_BLACK;
+  }
+
+  /** Reads nbits cells from cell i on, most significant first. */
+  bits(row: number, i: number, nbits: number): number {
+    let v = 0;
+    for (let k = 0; k < nbits; k++) v = v * 2 + (this.cell(row, i + k) >= THRESHOLD ? 1 : 0);
+    return v;
+  }
+}
+
+/**
+ * Reads the status blocks. guestWidth/guestHeight: the guest's resolution when the image is a scaled
+ * copy (defaults: the image size). Returns null when the sync cells are not found (not the test
+ * guest, or not drawn yet).
+ */
+export function readGuestStatus(
+  img: GuestScreenImage,
+  guestWidth?: number,
+  guestHeight?: number,
+): GuestStatus | null {
+  const gw = guestWidth ?? img.width;
+  const gh = guestHeight ?? img.height;
+  if (!(gw > 0 && gh > 0 && img.width > 0 && img.height > 0)) return null;
+  const bpp = channelOffsets(img.layout).bpp;
+  if (img.stride < img.width * bpp || img.data.length < img.stride * (img.height - 1) + img.width * bpp) {
+    throw new TypeError(
+      `image data too short: ${img.data.length} bytes for ${img.width}x${img.height}, stride ${img.stride}`,
+    );
+  }
+  const s = new Sampler(img, gw, gh);
+  if (!s.synced(ROW_A_Y) || !s.synced(ROW_B_Y)) return null;
+  const mx = gw - MARKER_RIGHT;
+  const marker = s.luma(
+    mx + MARKER_MARGIN,
+    MARKER_Y + MARKER_MARGIN,
+    mx + MARKER_SIZE - MARKER_MARGIN,
+    MARKER_Y + MARKER_SIZE - MARKER_MARGIN,
+  );
+  return {
+    frame: s.bits(ROW_A_Y, 2, 32),
+    scancode: s.bits(ROW_B_Y, 2, 16),
+    presses: s.bits(ROW_B_Y, 18, 16),
+    held: s.bits(ROW_B_Y, 34, 8),
+    marker: marker >= THRESHOLD,
+  };
+}
+
+function isSpace(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0b || c === 0x0c || c === 0x0d;
+}
+
+/** Parses a binary PPM (P6, maxval 255), as QMP `screendump` writes it, without copying the pixels. */
+export function parsePpm(buf: Uint8Array): GuestScreenImage {
+  if (buf[0] !== 0x50 || buf[1] !== 0x36) {
+    throw new TypeError('not a binary PPM: the file does not start with P6');
+  }
+  let pos = 2;
+  const fields: number[] = [];
+  while (fields.length < 3) {
+    const start = pos;
+    // Whitespace and comments (from '#' to the end of the line) separate the header fields.
+    while (pos < buf.length) {
+      if (isSpace(buf[pos])) pos++;
+      else if (buf[pos] === 0x23) {
+        while (pos < buf.length && buf[pos] !== 0x0a && buf[pos] !== 0x0d) pos++;
+      } else break;
+    }
+    if (pos === start) throw new TypeError('bad PPM header: fields must be separated by whitespace');
+    let value = 0;
+    let digits = 0;
+    while (pos < buf.length) {
+      const c = buf[pos] ?? 0;
+      if (c < 0x30 || c > 0x39) break;
+      value = value * 10 + (c - 0x30);
+      digits++;
+      pos++;
+      if (digits > 9) throw new TypeError('bad PPM header: number too long');
+    }
+    if (digits === 0) throw new TypeError('bad PPM header: expected a number');
+    fields.push(value);
+  }
+  const [width = 0, height = 0, maxval = 0] = fields;
+  if (maxval !== 255) throw new TypeError(`unsupported PPM maxval ${maxval}: only 255 is supported`);
+  if (width === 0 || height === 0) throw new TypeError(`bad PPM size ${width}x${height}`);
+  // Exactly one whitespace byte ends the header.
+  if (!isSpace(buf[pos])) throw new TypeError('bad PPM header: no whitespace after maxval');
+  pos++;
+  const stride = width * 3;
+  const size = stride * height;
+  if (buf.length - pos < size) {
+    throw new TypeError(
+      `truncated PPM: ${buf.length - pos} bytes of pixels, ${width}x${height} needs ${size}`,
+    );
+  }
+  return { data: buf.subarray(pos, pos + size), width, height, stride, layout: 'rgb' };
+}
