@@ -99,22 +99,37 @@ void draw_pattern_rows(const struct screen *s, uint32_t t, uint32_t y0, uint32_t
     }
 }
 
-static void draw_bits(const struct screen *s, uint32_t y, uint32_t *i, uint32_t value, uint32_t nbits)
+/* Cell colours of one status row, drawn scanline by scanline across all cells: a copy taken
+ * mid-draw cuts every cell at the same line, so all changed cells read either old or new. */
+struct cells {
+    uint32_t n;
+    uint32_t colour[ROW_B_CELLS];
+};
+
+static void put_bits(struct cells *c, uint32_t value, uint32_t nbits)
 {
-    for (uint32_t b = nbits; b-- > 0; (*i)++)
-        fill_rect(s, ROWS_X + CELL * *i, y, CELL, CELL, (value >> b) & 1 ? WHITE : BLACK);
+    while (nbits-- > 0)
+        c->colour[c->n++] = (value >> nbits) & 1 ? WHITE : BLACK;
 }
 
-static void draw_sync(const struct screen *s, uint32_t y, uint32_t *i)
+static void draw_cells(const struct screen *s, uint32_t y, const struct cells *c)
 {
-    draw_bits(s, y, i, 2, 2); /* white, black */
+    for (uint32_t line = 0; line < CELL && y + line < s->height; line++) {
+        volatile uint32_t *row = s->fb + (y + line) * s->pitch;
+        for (uint32_t i = 0; i < c->n; i++) {
+            uint32_t x = ROWS_X + CELL * i;
+            for (uint32_t k = 0; k < CELL && x + k < s->width; k++)
+                row[x + k] = c->colour[i];
+        }
+    }
 }
 
 void draw_frame_counter(const struct screen *s, uint32_t frame)
 {
-    uint32_t i = 0;
-    draw_sync(s, ROW_A_Y, &i);
-    draw_bits(s, ROW_A_Y, &i, frame, 32);
+    struct cells c = {0};
+    put_bits(&c, 2, 2); /* sync: white, black */
+    put_bits(&c, frame, 32);
+    draw_cells(s, ROW_A_Y, &c);
 }
 
 void draw_key_status(const struct screen *s)
@@ -123,11 +138,12 @@ void draw_key_status(const struct screen *s)
     if (w >= MARKER_SIZE + MARKER_FRAME)
         fill_rect(s, w - (MARKER_SIZE + MARKER_FRAME), MARKER_FRAME, MARKER_SIZE, MARKER_SIZE,
                   kbd.marker ? WHITE : BLACK);
-    uint32_t i = 0;
-    draw_sync(s, ROW_B_Y, &i);
-    draw_bits(s, ROW_B_Y, &i, kbd.scancode & 0xFFFF, 16);
-    draw_bits(s, ROW_B_Y, &i, kbd.presses & 0xFFFF, 16);
-    draw_bits(s, ROW_B_Y, &i, kbd.held > 255 ? 255 : kbd.held, 8);
+    struct cells c = {0};
+    put_bits(&c, 2, 2); /* sync: white, black */
+    put_bits(&c, kbd.scancode & 0xFFFF, 16);
+    put_bits(&c, kbd.presses & 0xFFFF, 16);
+    put_bits(&c, kbd.held > 255 ? 255 : kbd.held, 8);
+    draw_cells(s, ROW_B_Y, &c);
 }
 
 void draw_init(const struct screen *s)

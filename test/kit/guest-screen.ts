@@ -32,8 +32,14 @@ const ROW_B_Y = 40;
 const MARKER_SIZE = 192;
 const MARKER_RIGHT = 208; // the marker's left edge is at guestWidth - 208
 const MARKER_Y = 16;
-/** Part of a cell that is sampled: its centre, 4 px in from each side (in guest pixels). */
-const CELL_MARGIN = 4;
+/**
+ * Part of a cell that is sampled (guest pixels): columns 4..11, rows 4..10. An odd number of rows:
+ * the guest draws the cells scanline by scanline, so a copy taken mid-draw never reads a tie.
+ */
+const CELL_X0 = 4;
+const CELL_X1 = 12;
+const CELL_Y0 = 4;
+const CELL_Y1 = 11;
 /** Part of the marker that is sampled: 32 px in from each side. */
 const MARKER_MARGIN = 32;
 const SYNC_WHITE = 200;
@@ -103,7 +109,7 @@ class Sampler {
 
   cell(row: number, i: number): number {
     const x = ROWS_X + CELL * i;
-    return this.luma(x + CELL_MARGIN, row + CELL_MARGIN, x + CELL - CELL_MARGIN, row + CELL - CELL_MARGIN);
+    return this.luma(x + CELL_X0, row + CELL_Y0, x + CELL_X1, row + CELL_Y1);
   }
 
   /** True when the row's sync cells read white then black. */
