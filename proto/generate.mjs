@@ -34,5 +34,13 @@ execFileSync(
 );
 // protobufjs is CommonJS: under Node's ESM its members are reachable through the default export only.
 const js = join(gen, 'messages.js');
-writeFileSync(js, readFileSync(js, 'utf8').replace('import * as $protobuf from', 'import $protobuf from'));
+// 64-bit fields (microsecond timestamps, sequences) stay below 2^53: decode them as plain numbers,
+// not Long objects, by configuring protobufjs without Long.
+writeFileSync(
+  js,
+  readFileSync(js, 'utf8').replace(
+    /import \* as \$protobuf from "protobufjs\/minimal.js";/,
+    'import $protobuf from "protobufjs/minimal.js";\n$protobuf.util.Long = undefined;\n$protobuf.configure();',
+  ),
+);
 execFileSync(bin('pbts'), ['-o', join(gen, 'messages.d.ts'), join(gen, 'messages.js')], { stdio: 'inherit' });

@@ -90,13 +90,32 @@ await waitForLine(nats, /Server is ready/);
 let busAddress = values.vm;
 if (busAddress === undefined) {
   const bus = start('dbus', 'dbus-daemon', [
-    '--session', '--nofork', '--nopidfile', '--print-address=1', `--address=unix:path=${join(dir, 'bus.sock')}`,
+    '--session',
+    '--nofork',
+    '--nopidfile',
+    '--print-address=1',
+    `--address=unix:path=${join(dir, 'bus.sock')}`,
   ]);
   busAddress = (await waitForLine(bus, /^(unix:path=[^\n]+)$/m))[1].trim().replace(/,guid=.*/, '');
   start('demo-vm', 'qemu-system-x86_64', [
-    '-accel', 'tcg', '-machine', 'pc', '-m', '64', '-nodefaults', '-no-user-config', '-vga', 'std',
-    '-name', 'demo', '-kernel', join(root, 'test/guest/build/guest.elf'), '-append', values['demo-size'],
-    '-display', `dbus,addr=${busAddress}`,
+    '-accel',
+    'tcg',
+    '-machine',
+    'pc',
+    '-m',
+    '64',
+    '-nodefaults',
+    '-no-user-config',
+    '-vga',
+    'std',
+    '-name',
+    'demo',
+    '-kernel',
+    join(root, 'test/guest/build/guest.elf'),
+    '-append',
+    values['demo-size'],
+    '-display',
+    `dbus,addr=${busAddress}`,
   ]);
 }
 

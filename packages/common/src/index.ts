@@ -5,3 +5,4 @@ export * from './nats.js';
 export * from './service-main.js';
 export * from './subjects.js';
 export * from './time.js';
+export * from './metrics-server.js';

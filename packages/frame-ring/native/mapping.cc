@@ -1,0 +1,152 @@
+#include "mapping.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+
+#include "args.h"
+#include "sys-error.h"
+
+namespace frame_ring {
+namespace {
+
+// Node 20 caps a Buffer/ArrayBuffer at 4 GiB; larger mappings could not be handed to JS.
+constexpr uint64_t kMaxMapping = 4294967296ULL;
+
+// What munmap needs: the page-aligned base and length actually mapped.
+struct Mapping {
+  void* base;
+  size_t length;
+};
+
+void FinalizeMapping(Napi::Env env, void* /*data*/, Mapping* mapping) {
+  munmap(mapping->base, mapping->length);
+  int64_t ignored = 0;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(mapping->length), &ignored);
+  delete mapping;
+}
+
+// Wraps [base + delta, base + delta + length) of a mapping of `mapped` bytes at `base`.
+Napi::ArrayBuffer Wrap(Napi::Env env, void* base, size_t mapped, size_t delta, size_t length) {
+  auto* mapping = new Mapping{base, mapped};
+  Napi::ArrayBuffer buffer;
+  try {
+    buffer = Napi::ArrayBuffer::New(env, static_cast<uint8_t*>(base) + delta, length,
+                                    FinalizeMapping, mapping);
+  } catch (...) {
+    munmap(base, mapped);
+    delete mapping;
+    throw;
+  }
+  int64_t ignored = 0;
+  napi_adjust_external_memory(env, static_cast<int64_t>(mapped), &ignored);
+  return buffer;
+}
+
+// Closes fd on scope exit (mapFile's own fd).
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "mapFile";
+  Napi::Env env = info.Env();
+  const std::string path = ToPath(info[0], fn, "path");
+  const uint64_t length = ToIndex(info[1], fn, "length", kMaxMapping);
+  Napi::Object opts = ToOptions(info[2], fn, "opts", false);
+  const bool create = ToBool(opts.Get("create"), fn, "opts.create");
+  const bool writable = ToBool(opts.Get("writable"), fn, "opts.writable");
+  if (create && !writable) ThrowTypeError(env, fn, "opts.create requires opts.writable");
+  if (create && length == 0) ThrowTypeError(env, fn, "length must be > 0 when creating");
+
+  int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY;
+  if (create) flags |= O_CREAT;
+  const int fd = open(path.c_str(), flags, 0600);
+  if (fd < 0) ThrowSystemError(env, errno, fn, "open", path);
+  FdCloser closer{fd};
+
+  uint64_t size = length;
+  if (create) {
+    if (ftruncate(fd, static_cast<off_t>(length)) != 0) {
+      ThrowSystemError(env, errno, fn, "ftruncate", path);
+    }
+    const int err = posix_fallocate(fd, 0, static_cast<off_t>(length));
+    if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+      ThrowSystemError(env, err, fn, "posix_fallocate", path);
+    }
+  } else {
+    struct stat st;
+    if (fstat(fd, &st) != 0) ThrowSystemError(env, errno, fn, "fstat", path);
+    if (!S_ISREG(st.st_mode)) ThrowTypeError(env, fn, "'" + path + "' is not a regular file");
+    const uint64_t fileSize = static_cast<uint64_t>(st.st_size);
+    if (length == 0) {
+      if (fileSize == 0) throw Napi::Error::New(env, std::string(fn) + ": '" + path + "' is empty");
+      if (fileSize > kMaxMapping) {
+        ThrowRangeError(env, fn, "'" + path + "' is larger than 4 GiB");
+      }
+      size = fileSize;
+    } else if (length > fileSize) {
+      ThrowRangeError(env, fn,
+                      "length " + std::to_string(length) + " is beyond the end of '" + path +
+                          "' (" + std::to_string(fileSize) + " bytes)");
+    }
+  }
+
+  void* base = mmap(nullptr, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) ThrowSystemError(env, errno, fn, "mmap", path);
+  return Wrap(env, base, size, 0, size);
+}
+
+Napi::Value MapFd(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "mapFd";
+  Napi::Env env = info.Env();
+  const int fd = ToFd(info[0], fn, "fd");
+  const uint64_t offset = ToIndex(info[1], fn, "offset");
+  const uint64_t length = ToIndex(info[2], fn, "length", kMaxMapping);
+  const bool writable = ToBool(info[3], fn, "writable");
+  if (length == 0) ThrowTypeError(env, fn, "length must be > 0");
+  const std::string what = "fd " + std::to_string(fd);
+
+  struct stat st;
+  if (fstat(fd, &st) != 0) ThrowSystemError(env, errno, fn, "fstat", what, false);
+  if (!S_ISREG(st.st_mode)) ThrowTypeError(env, fn, what + " is not a regular file or memfd");
+  const uint64_t fileSize = static_cast<uint64_t>(st.st_size);
+  if (offset > fileSize || length > fileSize - offset) {
+    ThrowRangeError(env, fn,
+                    "offset " + std::to_string(offset) + " + length " + std::to_string(length) +
+                        " is beyond the end of " + what + " (" + std::to_string(fileSize) +
+                        " bytes)");
+  }
+
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t aligned = offset - offset % page;
+  const uint64_t delta = offset - aligned;
+  const size_t mapped = static_cast<size_t>(length + delta);
+  void* base = mmap(nullptr, mapped, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
+                    static_cast<off_t>(aligned));
+  if (base == MAP_FAILED) ThrowSystemError(env, errno, fn, "mmap", what, false);
+  return Wrap(env, base, mapped, static_cast<size_t>(delta), static_cast<size_t>(length));
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "closeFd";
+  Napi::Env env = info.Env();
+  const int fd = ToFd(info[0], fn, "fd");
+  // On Linux the fd is released even when close reports EINTR: never retry.
+  if (close(fd) != 0 && errno != EINTR) {
+    ThrowSystemError(env, errno, fn, "close", "fd " + std::to_string(fd), false);
+  }
+  return env.Undefined();
+}
+
+}  // namespace frame_ring

@@ -1,0 +1,32 @@
+// Argument checks shared by the writer and the reader: bad arguments throw TypeError.
+
+const MAX_U64 = (1n << 64n) - 1n;
+
+/** An integer number in [min, max]. */
+export function checkInt(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+/** A u64 given as a safe-integer number or a bigint, in [min, 2^64 - 1]. */
+export function checkU64(value: unknown, name: string, min: bigint): bigint {
+  let v: bigint;
+  if (typeof value === 'bigint') {
+    v = value;
+  } else if (typeof value === 'number' && Number.isSafeInteger(value)) {
+    v = BigInt(value);
+  } else {
+    throw new TypeError(`${name} must be a safe integer or a bigint, got ${String(value)}`);
+  }
+  if (v < min || v > MAX_U64) throw new TypeError(`${name} must be in [${min}, 2^64 - 1], got ${v}`);
+  return v;
+}
+
+/** Element `i` of an array whose length the caller guarantees. */
+export function at<T>(array: readonly T[], i: number): T {
+  const v = array[i];
+  if (v === undefined) throw new RangeError(`index ${i} out of range`);
+  return v;
+}

@@ -1,0 +1,346 @@
+import { EventEmitter } from 'node:events';
+import dbus from 'dbus-next';
+import {
+  ProtocolError,
+  nowUs,
+  publishProto,
+  subjects,
+  type Logger,
+  type NatsConnection,
+} from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { IFACE, LISTENER_PATH, type QemuConsole } from '@qemu-webrtc/qemu-dbus';
+import { ConsoleSurface } from './console-surface.js';
+import type { DmabufReader } from './dmabuf-reader.js';
+import { FramePublisher } from './frame-publisher.js';
+import { LISTENER_METHODS, listenerIntrospection } from './listener-calls.js';
+import { ListenerConnection, type IncomingCall } from './listener-connection.js';
+import type { CaptureMetrics } from './metrics.js';
+import { closeFd } from './frame-copy.js';
+import { socketpair } from './native.js';
+import type { PublishGate } from './publish-gate.js';
+
+const { CursorShape, CursorPosition } = qemu_webrtc.v1;
+const MAX_CURSOR = 512;
+
+export interface ConsoleCaptureOptions {
+  console: QemuConsole;
+  vmId: string;
+  nc: NatsConnection;
+  gate: PublishGate;
+  ringDir: string;
+  ringSlots: number;
+  maxFps: number;
+  /** Offer org.qemu.Display1.Listener.Unix.Map (QEMU 9.2+ then shares its framebuffer memfd). */
+  offerUnixMap: boolean;
+  /** Reads DMA-BUF scanouts (gl=on); created on first use. */
+  dmabuf: () => DmabufReader;
+  metrics: CaptureMetrics;
+  logger: Logger;
+}
+
+interface Events {
+  closed: [Error | undefined];
+  enabled: [boolean];
+}
+
+/**
+ * Captures one graphic console: registers a display listener with QEMU over a socket pair, applies
+ * everything QEMU sends to the console's surface, and publishes frames and the cursor.
+ */
+export class ConsoleCapture extends EventEmitter<Events> {
+  readonly surface = new ConsoleSurface();
+  private readonly publisher: FramePublisher;
+  private readonly connection: ListenerConnection;
+  private readonly logger: Logger;
+  private readonly offered: string[];
+  private cursorSerial = 0;
+  /** DMA-BUF work runs in order: an update waits for the import of its scanout. */
+  private dmabufChain: Promise<void> = Promise.resolve();
+  private dmabufHandle: number | undefined;
+  private dmabufFlip = false;
+  enabled = true;
+
+  private constructor(
+    private readonly opts: ConsoleCaptureOptions,
+    ourFd: number,
+  ) {
+    super();
+    this.logger = opts.logger.child({ console: opts.console.id });
+    this.offered = opts.offerUnixMap
+      ? [IFACE.listenerUnixMap, IFACE.listenerUnixScanoutDmabuf2]
+      : [IFACE.listenerUnixScanoutDmabuf2];
+    this.publisher = new FramePublisher(this.surface, { ...opts, consoleId: opts.console.id });
+    this.connection = new ListenerConnection(ourFd);
+    this.connection.on('call', (call) => {
+      this.onCall(call);
+    });
+    this.connection.on('close', (error) => {
+      this.teardown();
+      this.emit('closed', error);
+    });
+  }
+
+  /** Registers the listener; resolves once QEMU accepted it. */
+  static async start(opts: ConsoleCaptureOptions): Promise<ConsoleCapture> {
+    const [ours, theirs] = socketpair();
+    const capture = new ConsoleCapture(opts, ours);
+    try {
+      await opts.console.registerListener(theirs);
+    } catch (error) {
+      capture.close();
+      throw error;
+    } finally {
+      closeFd(theirs);
+    }
+    capture.logger.info({ interfaces: capture.offered }, 'display listener registered');
+    return capture;
+  }
+
+  get consoleId(): number {
+    return this.opts.console.id;
+  }
+
+  private onCall(call: IncomingCall): void {
+    const method = `${call.interface}.${call.member}`;
+    this.opts.metrics.qemuMessages.inc({ method: call.member });
+    const receivedUs = nowUs();
+    const consumed = new Set<number>();
+    try {
+      if (call.path !== LISTENER_PATH) {
+        this.connection.replyError(
+          call,
+          'org.freedesktop.DBus.Error.UnknownObject',
+          `no object at ${call.path}`,
+        );
+      } else if (
+        call.interface === IFACE.properties ||
+        call.interface === 'org.freedesktop.DBus.Introspectable' ||
+        call.interface === 'org.freedesktop.DBus.Peer'
+      ) {
+        this.onStandardCall(call);
+      } else {
+        const expected = (LISTENER_METHODS as Record<string, Record<string, string> | undefined>)[
+          call.interface
+        ]?.[call.member];
+        if (expected === undefined) {
+          this.connection.replyError(
+            call,
+            'org.freedesktop.DBus.Error.UnknownMethod',
+            `unknown method ${method}`,
+          );
+        } else if (expected !== call.signature) {
+          throw new ProtocolError(`${method} with signature '${call.signature}', expected '${expected}'`);
+        } else {
+          this.onListenerCall(call, receivedUs, consumed);
+        }
+      }
+    } catch (error) {
+      this.opts.metrics.framesDropped.inc({ reason: 'bad-input' });
+      this.logger.warn({ method, err: error }, 'dropped a bad message from QEMU');
+      this.connection.replyError(call, 'org.qemu.Display1.Error.Failed', String(error));
+    } finally {
+      for (const fd of call.fds) if (!consumed.has(fd)) closeFd(fd);
+    }
+  }
+
+  private onStandardCall(call: IncomingCall): void {
+    const interfaces = new dbus.Variant('as', this.offered);
+    if (call.member === 'GetAll' && call.body[0] === IFACE.listener) {
+      this.connection.reply(call, 'a{sv}', [{ Interfaces: interfaces }]);
+    } else if (call.member === 'GetAll') {
+      this.connection.reply(call, 'a{sv}', [{}]);
+    } else if (call.member === 'Get' && call.body[0] === IFACE.listener && call.body[1] === 'Interfaces') {
+      this.connection.reply(call, 'v', [interfaces]);
+    } else if (call.member === 'Introspect') {
+      this.connection.reply(call, 's', [listenerIntrospection(this.offered)]);
+    } else if (call.member === 'Ping') {
+      this.connection.reply(call);
+    } else {
+      this.connection.replyError(
+        call,
+        'org.freedesktop.DBus.Error.UnknownMethod',
+        `unknown method ${call.member}`,
+      );
+    }
+  }
+
+  private onListenerCall(call: IncomingCall, receivedUs: number, consumed: Set<number>): void {
+    const b = call.body;
+    const n = (i: number): number => b[i] as number;
+    switch (call.member) {
+      case 'Scanout':
+        this.setEnabled(true);
+        this.publisher.damage(this.surface.scanout(n(0), n(1), n(2), n(3), b[4] as Buffer), receivedUs);
+        break;
+      case 'Update':
+        this.publisher.damage(
+          this.surface.update(n(0), n(1), n(2), n(3), n(4), n(5), b[6] as Buffer),
+          receivedUs,
+        );
+        break;
+      case 'ScanoutMap':
+        this.setEnabled(true);
+        // The mapping outlives the fd: close it after mapping (in onCall's finally).
+        this.publisher.damage(this.surface.scanoutMap(n(0), n(1), n(2), n(3), n(4), n(5)), receivedUs);
+        break;
+      case 'UpdateMap':
+        this.publisher.damage(this.surface.updateMap(n(0), n(1), n(2), n(3)), receivedUs);
+        break;
+      case 'ScanoutDMABUF': {
+        const fd = n(0);
+        this.setEnabled(true);
+        this.scanoutDmabuf([fd], n(1), n(2), [0], [n(3)], n(4), b[5] as bigint, b[6] as boolean, consumed);
+        break;
+      }
+      case 'ScanoutDMABUF2': {
+        const fds = b[0] as number[];
+        const planes = n(7);
+        if (planes < 1 || planes > 4 || fds.length < planes)
+          throw new ProtocolError(`ScanoutDMABUF2 with ${planes} planes, ${fds.length} fds`);
+        this.setEnabled(true);
+        // x/y/width/height select the visible part of a backing buffer; we show the backing size cropped later.
+        this.scanoutDmabuf(
+          fds.slice(0, planes),
+          n(9),
+          n(10),
+          (b[5] as number[]).slice(0, planes),
+          (b[6] as number[]).slice(0, planes),
+          n(8),
+          b[11] as bigint,
+          b[12] as boolean,
+          consumed,
+        );
+        break;
+      }
+      case 'UpdateDMABUF':
+        this.updateDmabuf(call, n(0), n(1), n(2), n(3), receivedUs);
+        return; // replied when the pixels are read back
+      case 'Disable':
+        this.surface.disable();
+        this.releaseDmabuf();
+        this.setEnabled(false);
+        break;
+      case 'MouseSet':
+        publishProto(this.opts.nc, subjects.cursorPosition(this.opts.vmId, this.consoleId), CursorPosition, {
+          vmId: this.opts.vmId,
+          consoleId: this.consoleId,
+          x: n(0),
+          y: n(1),
+          visible: n(2) !== 0,
+        });
+        break;
+      case 'CursorDefine':
+        this.cursorDefine(n(0), n(1), n(2), n(3), b[4] as Buffer);
+        break;
+    }
+    this.connection.reply(call);
+  }
+
+  private cursorDefine(width: number, height: number, hotX: number, hotY: number, data: Buffer): void {
+    if (width < 1 || height < 1 || width > MAX_CURSOR || height > MAX_CURSOR)
+      throw new ProtocolError(`cursor size ${width}x${height}`);
+    if (data.byteLength < width * height * 4)
+      throw new ProtocolError(`cursor ${width}x${height} with ${data.byteLength} bytes`);
+    if (!this.opts.gate.tryAcquire()) {
+      this.opts.metrics.framesDropped.inc({ reason: 'nats' });
+      return;
+    }
+    publishProto(this.opts.nc, subjects.cursorShape(this.opts.vmId, this.consoleId), CursorShape, {
+      vmId: this.opts.vmId,
+      consoleId: this.consoleId,
+      width,
+      height,
+      hotX,
+      hotY,
+      pixels: data.subarray(0, width * height * 4),
+      serial: ++this.cursorSerial,
+    });
+  }
+
+  private scanoutDmabuf(
+    fds: number[],
+    width: number,
+    height: number,
+    offsets: number[],
+    strides: number[],
+    fourcc: number,
+    modifier: bigint,
+    y0Top: boolean,
+    consumed: Set<number>,
+  ): void {
+    const reader = this.opts.dmabuf();
+    const format = reader.formatOf(fourcc);
+    this.surface.scanoutDmabuf(width, height, format);
+    for (const fd of fds) consumed.add(fd);
+    this.dmabufFlip = !y0Top;
+    this.dmabufChain = this.dmabufChain
+      .then(async () => {
+        this.releaseDmabuf();
+        try {
+          this.dmabufHandle = await reader.import({ fds, width, height, fourcc, modifier, offsets, strides });
+        } finally {
+          for (const fd of fds) closeFd(fd);
+        }
+      })
+      .catch((error: unknown) => {
+        this.opts.metrics.framesDropped.inc({ reason: 'dmabuf-import' });
+        this.logger.warn(
+          { err: error, width, height, fourcc: fourcc.toString(16), modifier: modifier.toString(16) },
+          'DMA-BUF import failed',
+        );
+      });
+  }
+
+  private updateDmabuf(
+    call: IncomingCall,
+    x: number,
+    y: number,
+    width: number,
+    height: number,
+    receivedUs: number,
+  ): void {
+    // QEMU holds the guest's GL output until this reply: answer as soon as the pixels are ours.
+    this.dmabufChain = this.dmabufChain.then(async () => {
+      try {
+        const g = this.surface.geometry;
+        const handle = this.dmabufHandle;
+        if (!g || !this.surface.pixels || handle === undefined || this.surface.kind !== 'dmabuf') {
+          throw new ProtocolError('UpdateDMABUF without an imported DMA-BUF scanout');
+        }
+        const rect = this.surface.clip(x, y, width, height, 'UpdateDMABUF');
+        await this.opts.dmabuf().read(handle, rect, this.surface.pixels, g.stride, this.dmabufFlip);
+        this.publisher.damage(rect, receivedUs);
+        this.connection.reply(call);
+      } catch (error) {
+        this.opts.metrics.framesDropped.inc({ reason: 'dmabuf-read' });
+        this.logger.warn({ err: error }, 'DMA-BUF read-back failed');
+        this.connection.replyError(call, 'org.qemu.Display1.Error.Failed', String(error));
+      }
+    });
+  }
+
+  private releaseDmabuf(): void {
+    if (this.dmabufHandle !== undefined) {
+      this.opts.dmabuf().release(this.dmabufHandle);
+      this.dmabufHandle = undefined;
+    }
+  }
+
+  private setEnabled(enabled: boolean): void {
+    if (this.enabled === enabled) return;
+    this.enabled = enabled;
+    this.emit('enabled', enabled);
+  }
+
+  private teardown(): void {
+    this.publisher.destroy();
+    this.releaseDmabuf();
+  }
+
+  /** Drops the listener (QEMU unregisters it when the socket closes). Safe twice. */
+  close(): void {
+    this.connection.close();
+    this.teardown();
+  }
+}

@@ -1,0 +1,147 @@
+import { basename } from 'node:path';
+import { nowUs, publishProto, subjects, type Logger, type NatsConnection } from '@qemu-webrtc/common';
+import { FrameRingWriter, type PixelFormat } from '@qemu-webrtc/frame-ring';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import type { ConsoleSurface } from './console-surface.js';
+import { copyRect } from './frame-copy.js';
+import type { CaptureMetrics } from './metrics.js';
+import type { PublishGate } from './publish-gate.js';
+import { addDamage, type Rect } from './rect.js';
+
+const { FrameReady } = qemu_webrtc.v1;
+
+/** The ring stores the contract's PixelFormat numbers under its own type. */
+const ringFormat = (format: qemu_webrtc.v1.PixelFormat): PixelFormat => format as number as PixelFormat;
+
+export interface FramePublisherOptions {
+  nc: NatsConnection;
+  gate: PublishGate;
+  vmId: string;
+  consoleId: number;
+  ringDir: string;
+  ringSlots: number;
+  maxFps: number;
+  metrics: CaptureMetrics;
+  logger: Logger;
+}
+
+/**
+ * Turns a console's damage into frames: coalesces damage, and at most maxFps times a second copies
+ * what changed into the next ring slot and announces it with FrameReady. Nothing is published when
+ * nothing changed. The ring is re-created (new generation) when the geometry changes.
+ */
+export class FramePublisher {
+  private ring: FrameRingWriter | undefined;
+  private generation = 0;
+  private sequence = 0;
+  private pending: Rect[] = [];
+  private firstDamageUs = 0;
+  private lastPublishMs = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private destroyed = false;
+
+  constructor(
+    private readonly surface: ConsoleSurface,
+    private readonly opts: FramePublisherOptions,
+  ) {}
+
+  /** Records damage (in surface pixels) and schedules a publish. */
+  damage(rect: Rect, receivedUs: number): void {
+    if (this.destroyed) return;
+    if (this.pending.length === 0) this.firstDamageUs = receivedUs;
+    addDamage(this.pending, rect);
+    this.ring?.markDamage(rect);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.immediate) return;
+    const interval = 1000 / this.opts.maxFps;
+    const wait = this.lastPublishMs + interval - performance.now();
+    if (wait <= 0) {
+      // Let the rest of this socket read (more Updates of the same refresh) land first.
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        this.publish();
+      });
+    } else {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.publish();
+      }, wait);
+    }
+  }
+
+  private ensureRing(): FrameRingWriter | undefined {
+    const g = this.surface.geometry;
+    if (!g) return undefined;
+    const r = this.ring;
+    if (r && r.width === g.width && r.height === g.height && r.format === ringFormat(g.format)) return r;
+    r?.destroy();
+    this.generation++;
+    this.ring = FrameRingWriter.create({
+      dir: this.opts.ringDir,
+      name: `qemu-webrtc-${this.opts.vmId}-${this.opts.consoleId}-${process.pid}-${this.generation}`,
+      width: g.width,
+      height: g.height,
+      format: ringFormat(g.format),
+      slots: this.opts.ringSlots,
+      generation: this.generation,
+    });
+    this.opts.logger.info({ ring: this.ring.path, width: g.width, height: g.height }, 'frame ring created');
+    return this.ring;
+  }
+
+  private publish(): void {
+    if (this.destroyed || this.pending.length === 0) return;
+    const g = this.surface.geometry;
+    const pixels = this.surface.pixels;
+    const ring = this.ensureRing();
+    if (!g || !pixels || !ring) return;
+    if (!this.opts.gate.tryAcquire()) {
+      // NATS is not keeping up: skip this frame; the damage waits for the next chance.
+      this.opts.metrics.framesDropped.inc({ reason: 'nats' });
+      this.lastPublishMs = performance.now();
+      this.schedule();
+      return;
+    }
+    const damage = this.pending;
+    this.pending = [];
+    this.lastPublishMs = performance.now();
+    const slot = ring.beginWrite();
+    for (const r of slot.damage) {
+      copyRect(pixels, g.stride, r.x, r.y, slot.pixels, ring.stride, r.x, r.y, r.width, r.height);
+    }
+    const sequence = ++this.sequence;
+    const publishedUs = nowUs();
+    ring.commitWrite(slot.slot, sequence, publishedUs);
+    publishProto(this.opts.nc, subjects.frameReady(this.opts.vmId, this.opts.consoleId), FrameReady, {
+      vmId: this.opts.vmId,
+      consoleId: this.opts.consoleId,
+      ringName: basename(ring.path),
+      ringGeneration: ring.generation,
+      slot: slot.slot,
+      sequence,
+      width: g.width,
+      height: g.height,
+      stride: ring.stride,
+      format: g.format,
+      damage,
+      qemuReceivedUs: this.firstDamageUs,
+      publishedUs,
+      topDown: true,
+    });
+    this.opts.metrics.framesPublished.inc();
+    this.opts.metrics.captureLatency.observe((publishedUs - this.firstDamageUs) / 1e6);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.ring?.destroy();
+    this.ring = undefined;
+  }
+}

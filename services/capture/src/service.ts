@@ -1,0 +1,139 @@
+import {
+  connectNats,
+  drainNats,
+  startMetricsServer,
+  subjects,
+  type Logger,
+  type MetricsServer,
+  type NatsConnection,
+  type Service,
+} from '@qemu-webrtc/common';
+import { connectBus, type MessageBus } from '@qemu-webrtc/qemu-dbus';
+import type { CaptureConfig } from './config.js';
+import { DmabufReader } from './dmabuf-reader.js';
+import { CaptureMetrics } from './metrics.js';
+import { PublishGate } from './publish-gate.js';
+import { QemuPresence } from './qemu-presence.js';
+import { VmCapture } from './vm-capture.js';
+
+const INFO_REPUBLISH_MS = 5000;
+
+/** Resolves once the bus connection said Hello, rejects on the first error before that. */
+function openBus(address: string): Promise<MessageBus> {
+  return new Promise((resolve, reject) => {
+    const bus = connectBus(address);
+    bus.once('connect', () => resolve(bus));
+    bus.once('error', (error: unknown) => {
+      bus.disconnect();
+      reject(error instanceof Error ? error : new Error(String(error)));
+    });
+  });
+}
+
+/**
+ * The capture service: one per QEMU VM. Waits for QEMU on the bus, captures its graphic consoles,
+ * and starts over by itself when QEMU restarts.
+ */
+export class CaptureService implements Service {
+  readonly metrics = new CaptureMetrics();
+  private bus: MessageBus | undefined;
+  private vm: VmCapture | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private dmabufReader: DmabufReader | undefined;
+  private infoTimer: NodeJS.Timeout | undefined;
+  private destroyed = false;
+  private readonly gate: PublishGate;
+
+  private constructor(
+    readonly config: CaptureConfig,
+    private readonly logger: Logger,
+    private readonly nc: NatsConnection,
+  ) {
+    this.gate = new PublishGate(nc);
+  }
+
+  static async create(config: CaptureConfig, logger: Logger): Promise<CaptureService> {
+    const nc = await connectNats(
+      { url: config.NATS_URL, user: config.NATS_USER, password: config.NATS_PASSWORD, name: 'capture' },
+      logger.child({ component: 'nats' }),
+    );
+    return new CaptureService(config, logger, nc);
+  }
+
+  /** The VM currently captured (undefined while QEMU is away). */
+  get vmCapture(): VmCapture | undefined {
+    return this.vm;
+  }
+
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  async start(): Promise<void> {
+    this.metricsServer = await startMetricsServer({
+      host: this.config.HTTP_HOST,
+      port: this.config.METRICS_PORT,
+      registry: this.metrics.registry,
+      health: () => ({
+        ok: !this.nc.isClosed(),
+        qemu: this.vm !== undefined,
+        consoles: [...(this.vm?.captures.keys() ?? [])],
+      }),
+    });
+    this.nc.subscribe(subjects.consoleRefresh, { callback: () => this.vm?.republish() });
+    this.infoTimer = setInterval(() => this.vm?.republish(), INFO_REPUBLISH_MS);
+    await this.connectBus();
+  }
+
+  private async connectBus(): Promise<void> {
+    while (!this.destroyed) {
+      try {
+        this.bus = await openBus(this.config.DBUS_ADDRESS);
+        break;
+      } catch (error) {
+        this.logger.warn({ address: this.config.DBUS_ADDRESS, err: error }, 'D-Bus not reachable; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    const bus = this.bus;
+    if (!bus) return;
+    const presence = await QemuPresence.watch(bus);
+    presence.on('up', () => void this.startVm(bus));
+    presence.on('down', () => {
+      this.logger.warn('QEMU left the bus');
+      this.vm?.stop();
+      this.vm = undefined;
+    });
+    if (presence.present) await this.startVm(bus);
+    else this.logger.info('waiting for QEMU on the bus');
+  }
+
+  private async startVm(bus: MessageBus): Promise<void> {
+    this.vm?.stop();
+    try {
+      this.vm = await VmCapture.start({
+        bus,
+        nc: this.nc,
+        gate: this.gate,
+        config: this.config,
+        dmabuf: () => (this.dmabufReader ??= new DmabufReader(this.config.EGL_DEVICE, this.logger)),
+        metrics: this.metrics,
+        logger: this.logger,
+      });
+    } catch (error) {
+      this.logger.error({ err: error }, 'could not start capturing QEMU');
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    clearInterval(this.infoTimer);
+    this.vm?.stop();
+    this.vm = undefined;
+    this.bus?.disconnect();
+    await this.dmabufReader?.close();
+    await this.metricsServer?.close();
+    await drainNats(this.nc);
+  }
+}

@@ -1,0 +1,181 @@
+import type dbus from 'dbus-next';
+import {
+  publishProto,
+  subjects,
+  toSubjectToken,
+  type Logger,
+  type NatsConnection,
+} from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import {
+  IFACE,
+  QEMU_BUS_NAME,
+  QemuConsole,
+  callMethod,
+  getAllProperties,
+  readVmProperties,
+  type MessageBus,
+} from '@qemu-webrtc/qemu-dbus';
+import type { CaptureConfig } from './config.js';
+import { ConsoleCapture } from './console-capture.js';
+import type { DmabufReader } from './dmabuf-reader.js';
+import type { CaptureMetrics } from './metrics.js';
+import type { PublishGate } from './publish-gate.js';
+
+const { ConsoleInfo } = qemu_webrtc.v1;
+const RETRY_MS = 1000;
+
+export interface VmCaptureOptions {
+  bus: MessageBus;
+  nc: NatsConnection;
+  gate: PublishGate;
+  config: CaptureConfig;
+  dmabuf: () => DmabufReader;
+  metrics: CaptureMetrics;
+  logger: Logger;
+}
+
+/** One running QEMU: its consoles, their listeners, and the ConsoleInfo we publish for them. */
+export class VmCapture {
+  readonly captures = new Map<number, ConsoleCapture>();
+  private readonly infos = new Map<number, qemu_webrtc.v1.IConsoleInfo>();
+  private stopped = false;
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private readonly onMessage = (msg: dbus.Message): void => {
+    if (msg.member === 'PropertiesChanged' && msg.path.startsWith('/org/qemu/Display1/Console_')) {
+      const id = Number(msg.path.slice('/org/qemu/Display1/Console_'.length));
+      if (this.infos.has(id)) void this.refreshInfo(id);
+    }
+  };
+
+  private constructor(
+    private readonly opts: VmCaptureOptions,
+    readonly vmId: string,
+    private readonly vm: { name: string; uuid: string },
+  ) {}
+
+  static async start(opts: VmCaptureOptions): Promise<VmCapture> {
+    const props = await readVmProperties(opts.bus);
+    const vmId = opts.config.VM_ID ?? toSubjectToken(props.name || props.uuid);
+    const vm = new VmCapture(opts, vmId, props);
+    opts.logger.info({ vmId, name: props.name, consoles: props.consoleIds }, 'QEMU found');
+    opts.bus.on('message', vm.onMessage);
+    await callMethod(opts.bus, {
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: IFACE.dbus,
+      member: 'AddMatch',
+      signature: 's',
+      body: [
+        `type='signal',sender='${QEMU_BUS_NAME}',interface='${IFACE.properties}',member='PropertiesChanged'`,
+      ],
+    });
+    for (const id of props.consoleIds) await vm.startConsole(id);
+    return vm;
+  }
+
+  private async startConsole(id: number): Promise<void> {
+    if (this.stopped) return;
+    const console = new QemuConsole(this.opts.bus, id);
+    const info = await this.refreshInfo(id);
+    if (!info?.graphic) return; // text consoles have no framebuffer to capture
+    try {
+      const capture = await ConsoleCapture.start({
+        console,
+        vmId: this.vmId,
+        nc: this.opts.nc,
+        gate: this.opts.gate,
+        ringDir: this.opts.config.RING_DIR,
+        ringSlots: this.opts.config.RING_SLOTS,
+        maxFps: this.opts.config.CAPTURE_MAX_FPS,
+        offerUnixMap: this.opts.config.OFFER_UNIX_MAP,
+        dmabuf: this.opts.dmabuf,
+        metrics: this.opts.metrics,
+        logger: this.opts.logger.child({ vmId: this.vmId }),
+      });
+      this.captures.set(id, capture);
+      capture.on('enabled', () => void this.refreshInfo(id));
+      capture.on('closed', (error) => {
+        this.captures.delete(id);
+        if (this.stopped) return;
+        this.opts.logger.warn({ console: id, err: error }, 'display listener closed; registering again');
+        this.retry(id);
+      });
+    } catch (error) {
+      this.opts.logger.warn({ console: id, err: error }, 'could not register a display listener; retrying');
+      this.retry(id);
+    }
+  }
+
+  private retry(id: number): void {
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      void this.startConsole(id);
+    }, RETRY_MS);
+    this.retries.add(timer);
+  }
+
+  /** Reads a console's properties and publishes its ConsoleInfo. */
+  async refreshInfo(id: number): Promise<qemu_webrtc.v1.IConsoleInfo | undefined> {
+    const console = new QemuConsole(this.opts.bus, id);
+    try {
+      const props = await console.properties();
+      const [xml] = await callMethod(this.opts.bus, {
+        destination: QEMU_BUS_NAME,
+        path: console.path,
+        interface: 'org.freedesktop.DBus.Introspectable',
+        member: 'Introspect',
+      });
+      const has = (iface: string): boolean => typeof xml === 'string' && xml.includes(`"${iface}"`);
+      const hasMouse = has(IFACE.mouse);
+      const hasTouch = has(IFACE.multiTouch);
+      const touch = hasTouch
+        ? await getAllProperties(this.opts.bus, QEMU_BUS_NAME, console.path, IFACE.multiTouch)
+        : {};
+      const capture = this.captures.get(id);
+      const geometry = capture?.surface.geometry;
+      const info: qemu_webrtc.v1.IConsoleInfo = {
+        vmId: this.vmId,
+        consoleId: id,
+        label: props.label,
+        width: props.width || geometry?.width || 0,
+        height: props.height || geometry?.height || 0,
+        graphic: props.type === 'Graphic',
+        hasKeyboard: has(IFACE.keyboard),
+        hasMouse,
+        hasMultitouch: hasTouch,
+        mouseIsAbsolute: hasMouse ? await console.mouseIsAbsolute() : false,
+        touchMaxSlots: typeof touch.MaxSlots === 'number' ? touch.MaxSlots : 0,
+        enabled: capture?.enabled ?? true,
+        vmUuid: this.vm.uuid,
+        vmName: this.vm.name,
+      };
+      this.infos.set(id, info);
+      this.publishInfo(info);
+      return info;
+    } catch (error) {
+      this.opts.logger.warn({ console: id, err: error }, 'could not read console properties');
+      return undefined;
+    }
+  }
+
+  /** Publishes every console's last known info (on request, and periodically). */
+  republish(): void {
+    for (const info of this.infos.values()) this.publishInfo(info);
+  }
+
+  private publishInfo(info: qemu_webrtc.v1.IConsoleInfo): void {
+    if (this.opts.nc.isClosed()) return;
+    publishProto(this.opts.nc, subjects.consoleInfo(this.vmId, info.consoleId ?? 0), ConsoleInfo, info);
+  }
+
+  /** Stops capturing (QEMU went away, or shutdown). Safe twice. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.opts.bus.off('message', this.onMessage);
+    for (const t of this.retries) clearTimeout(t);
+    for (const capture of this.captures.values()) capture.close();
+    this.captures.clear();
+  }
+}

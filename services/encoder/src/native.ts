@@ -1,0 +1,194 @@
+// Typed loader for the encoder's native addon (native/: libavcodec H.264 encode/decode, swscale
+// colour conversion). Everything here runs its heavy work on libuv's thread pool, never on the JS
+// thread. Errors have a `name`: TypeError (bad arguments), BusyError (a call already in flight),
+// ClosedError (used after close()), EncoderError / DecoderError (FFmpeg failed; the message carries
+// FFmpeg's own explanation, the stack is the caller's).
+import { createRequire } from 'node:module';
+
+export type H264Codec = 'libx264' | 'h264_vaapi' | 'h264_nvenc' | 'auto';
+export type H264Profile = 'constrained_baseline' | 'main' | 'high';
+export type X264Preset =
+  'ultrafast' | 'superfast' | 'veryfast' | 'faster' | 'fast' | 'medium' | 'slow' | 'slower' | 'veryslow';
+export type InputPixelFormat = 'bgrx' | 'bgra';
+
+export interface H264EncoderOptions {
+  /** Input picture size (what encode() is given). 1..8192. */
+  width: number;
+  height: number;
+  /** Encoded (visible) size when it differs from the input: a scaled rendition. */
+  outputWidth?: number;
+  outputHeight?: number;
+  /** Maximum frame rate (1..240): rate control's frame budget and the VBV size. */
+  fps: number;
+  /** Target and VBV maximum rate, bits per second (10 kbit/s .. 1 Gbit/s). */
+  bitrateBps: number;
+  /** Default 'libx264'; 'auto' tries h264_nvenc, then h264_vaapi, then libx264. */
+  codec?: H264Codec;
+  /** Default 'constrained_baseline' (what every WebRTC browser decodes). */
+  profile?: H264Profile;
+  /** Longest distance between IDRs in frames; default 10 s worth at `fps`. */
+  keyintMax?: number;
+  /** Encoder threads (sliced: no added latency); 0 (default) = the core count, at most 4. */
+  threads?: number;
+  /** x264 preset; default 'ultrafast'. */
+  preset?: X264Preset;
+  /** VAAPI render node, e.g. /dev/dri/renderD128 (default: the first one). */
+  vaapiDevice?: string;
+  /** VBV buffer in frames at `fps`; default 1.5 (about one frame, for interactive latency). */
+  vbvBufferFrames?: number;
+}
+
+export interface EncodeInput {
+  /** Pixels, row after row, 4 bytes per pixel; kept referenced until the promise settles. */
+  data: ArrayBuffer | Uint8Array;
+  /** Byte offset of the first row in `data` (default 0). */
+  offset?: number;
+  /** Bytes per row (>= width * 4). */
+  stride: number;
+  /** Must equal the encoder's input size (else TypeError: create a new encoder on resize). */
+  width: number;
+  height: number;
+  /** Byte order B, G, R, X/A; alpha is ignored. */
+  format: InputPixelFormat;
+  /** Presentation time in microseconds; made strictly increasing if it is not. */
+  ptsUs: number;
+  /** Make this frame an IDR (with SPS/PPS). */
+  forceKeyframe?: boolean;
+}
+
+export interface EncodedAccessUnit {
+  /** One H.264 access unit in Annex B form (start codes); an IDR starts with SPS and PPS. */
+  data: Buffer;
+  keyframe: boolean;
+  ptsUs: number;
+}
+
+export interface H264EncoderStats {
+  framesIn: number;
+  framesOut: number;
+  keyframesOut: number;
+  bytesOut: number;
+  /** Microseconds spent in colour conversion / in the codec for the last frame. */
+  lastConvertUs: number;
+  lastEncodeUs: number;
+  /** Times the codec was reopened (after flush(), setFps(), or a bitrate change on VAAPI). */
+  reopens: number;
+}
+
+export interface H264Encoder {
+  /** The codec actually in use (libx264 after a hardware fallback). */
+  readonly codecName: string;
+  /** Why the asked-for hardware codec(s) could not be opened; null when none failed. */
+  readonly fallbackReason: string | null;
+  readonly width: number;
+  readonly height: number;
+  /** The visible encoded size (the decoder shows codedWidth x codedHeight, see below). */
+  readonly outputWidth: number;
+  readonly outputHeight: number;
+  /**
+   * The size in the bitstream: outputWidth/Height rounded up to even (H.264 4:2:0 cannot signal
+   * odd sizes); the extra column/row repeats the edge. Crop to outputWidth x outputHeight.
+   */
+  readonly codedWidth: number;
+  readonly codedHeight: number;
+  /** An encode() or flush() is in flight. */
+  readonly busy: boolean;
+  readonly closed: boolean;
+  /**
+   * Converts and encodes one frame on a worker thread. Resolves with its access unit (or null if
+   * the codec holds it back, which libx264 as configured never does). Rejects with BusyError
+   * while another encode()/flush() runs, TypeError for bad input, ClosedError after close().
+   */
+  encode(input: EncodeInput): Promise<EncodedAccessUnit | null>;
+  /** Drains the codec; the next encode() reopens it and starts with an IDR. */
+  flush(): Promise<EncodedAccessUnit[]>;
+  /** Applied from the next frame; true when applied without reopening (libx264, NVENC). */
+  setBitrate(bitrateBps: number): boolean;
+  /** Applied from the next frame by reopening the codec (that frame is an IDR): returns false. */
+  setFps(fps: number): boolean;
+  /** The next encoded frame is an IDR. */
+  requestKeyframe(): void;
+  stats(): H264EncoderStats;
+  /** Frees everything (after an in-flight call settles). Safe to call twice. */
+  close(): void;
+}
+
+export interface H264EncoderConstructor {
+  /** Opens the codec at once; TypeError for bad options, EncoderError if libx264 fails. */
+  new (options: H264EncoderOptions): H264Encoder;
+}
+
+export interface DecodedPicture {
+  width: number;
+  height: number;
+  keyframe: boolean;
+  ptsUs: number;
+  /**
+   * 'bgra': packed, width * 4 bytes per row, converted with the stream's signalled matrix and range.
+   * 'i420': the decoded planes, rows packed: Y (width x height), then U and V (each
+   * ceil(width / 2) x ceil(height / 2)).
+   */
+  data: Buffer;
+  /** As FFmpeg names them: e.g. 'bt709', 'tv'. */
+  colorSpace: string;
+  colorRange: string;
+  colorPrimaries: string;
+  colorTransfer: string;
+}
+
+export interface H264Decoder {
+  /** Decodes one Annex B chunk (copied at once) on a worker thread. */
+  decode(data: Uint8Array | ArrayBuffer, ptsUs?: number): Promise<DecodedPicture[]>;
+  /** Drains the decoder; it then accepts a new stream. */
+  flush(): Promise<DecodedPicture[]>;
+  close(): void;
+}
+
+export interface H264DecoderOptions {
+  /** Default 'bgra'. */
+  format?: 'bgra' | 'i420';
+  /** Slice threads (0 = auto); default 1. */
+  threads?: number;
+}
+
+export interface H264DecoderConstructor {
+  new (options?: H264DecoderOptions): H264Decoder;
+}
+
+export type FfmpegLogLevel = 'quiet' | 'error' | 'warning' | 'info' | 'verbose' | 'debug';
+
+export interface FfmpegLogLine {
+  level: 'fatal' | 'error' | 'warning' | 'info' | 'verbose' | 'debug';
+  message: string;
+}
+
+interface EncoderAddon {
+  H264Encoder: H264EncoderConstructor;
+  H264Decoder: H264DecoderConstructor;
+  takeLogs(): FfmpegLogLine[];
+  setLogLevel(level: FfmpegLogLevel): void;
+  versions(): { ffmpeg: string; avcodec: string; avutil: string; swscale: string };
+}
+
+const require = createRequire(import.meta.url);
+// dist/src/native.js -> native/build/Release/encoder.node
+const addon = require('../../native/build/Release/encoder.node') as EncoderAddon;
+
+export const H264Encoder: H264EncoderConstructor = addon.H264Encoder;
+export const H264Decoder: H264DecoderConstructor = addon.H264Decoder;
+
+/**
+ * FFmpeg's (and x264's) log lines since the last call, at or above setFfmpegLogLevel() (default
+ * 'warning'). Native code never prints: the service polls this and logs through pino.
+ */
+export function takeFfmpegLogs(): FfmpegLogLine[] {
+  return addon.takeLogs();
+}
+
+export function setFfmpegLogLevel(level: FfmpegLogLevel): void {
+  addon.setLogLevel(level);
+}
+
+export function ffmpegVersions(): { ffmpeg: string; avcodec: string; avutil: string; swscale: string } {
+  return addon.versions();
+}
