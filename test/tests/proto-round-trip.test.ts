@@ -87,6 +87,7 @@ const samples: Record<string, Record<string, unknown>> = {
     cpuFraction: 0.25,
     framesEncoded: 1000,
     sentUs: 17,
+    leaving: true,
   },
   KeyEvent: { code: 'KeyA', down: true },
   PointerMove: { x: 10.5, y: 719 },

@@ -35,13 +35,23 @@ export async function connectNats(opts: NatsOptions, logger: Logger): Promise<Na
   return nc;
 }
 
-/** Drains (delivers what is in flight, then closes); a connection already closed is fine. */
-export async function drainNats(nc: NatsConnection | undefined): Promise<void> {
+/**
+ * Drains (delivers what is in flight, then closes), giving up after `timeoutMs`: with NATS gone a
+ * drain would wait for a reconnection forever, and shutdown must not hang. Closed already is fine.
+ */
+export async function drainNats(nc: NatsConnection | undefined, timeoutMs = 2000): Promise<void> {
   if (!nc || nc.isClosed()) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
   try {
-    await nc.drain();
+    const result = await Promise.race([nc.drain().then(() => 'drained' as const), timeout]);
+    if (result === 'timeout') await nc.close();
   } catch {
     await nc.close();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -29,6 +29,11 @@ function consoleIndex(value: number): string {
   return String(value);
 }
 
+/** "vm.console.rendition": a stream's id in logs, maps and hashes. */
+export function streamKeyId(s: StreamKey): string {
+  return `${s.vmId}.${s.consoleId}.${s.rendition}`;
+}
+
 export interface StreamKey {
   vmId: string;
   consoleId: number;
@@ -60,7 +65,9 @@ export const subjects = {
   /** EncodedFrame access units of a stream. */
   encoded: (s: StreamKey): string => `${streamPrefix(s)}.au`,
   keyframeRequest: (s: StreamKey): string => `${streamPrefix(s)}.keyframe`,
+  keyframeRequestAll: 'qw.stream.*.*.*.keyframe',
   encoderControl: (s: StreamKey): string => `${streamPrefix(s)}.control`,
+  encoderControlAll: 'qw.stream.*.*.*.control',
   /** StreamClaim announcements by encoders. */
   streamClaims: 'qw.encoders.claims',
   encoderHeartbeat: 'qw.encoders.heartbeat',

@@ -1,0 +1,39 @@
+import { Counter, Gauge, Histogram, createRegistry, type Registry } from '@qemu-webrtc/common';
+
+/** What an encoder counts: frames in, encoded and dropped, encode time, bytes out, streams held. */
+export class EncoderMetrics {
+  readonly registry: Registry = createRegistry('encoder');
+  readonly framesIn = new Counter({
+    name: 'encoder_frames_in_total',
+    help: 'FrameReady messages for held streams',
+    registers: [this.registry],
+  });
+  readonly framesEncoded = new Counter({
+    name: 'encoder_frames_encoded_total',
+    help: 'Access units published',
+    labelNames: ['keyframe'],
+    registers: [this.registry],
+  });
+  readonly framesDropped = new Counter({
+    name: 'encoder_frames_dropped_total',
+    help: 'Frames not encoded, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly encodeSeconds = new Histogram({
+    name: 'encoder_encode_seconds',
+    help: 'Conversion + encode time per frame',
+    buckets: [0.002, 0.004, 0.008, 0.012, 0.016, 0.025, 0.05, 0.1],
+    registers: [this.registry],
+  });
+  readonly bytesOut = new Counter({
+    name: 'encoder_bytes_out_total',
+    help: 'H.264 bytes published',
+    registers: [this.registry],
+  });
+  readonly streamsHeld = new Gauge({
+    name: 'encoder_streams_held',
+    help: 'Streams this encoder encodes',
+    registers: [this.registry],
+  });
+}

@@ -1,0 +1,226 @@
+import {
+  connectNats,
+  drainNats,
+  nowUs,
+  publishProto,
+  startMetricsServer,
+  streamKeyId,
+  subjects,
+  subscribeProto,
+  type Logger,
+  type MetricsServer,
+  type NatsConnection,
+  type Service,
+  type StreamKey,
+} from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import type { EncoderConfig } from './config.js';
+import { Membership } from './membership.js';
+import { EncoderMetrics } from './metrics.js';
+import { RingCache } from './ring-cache.js';
+import { StreamEncoder } from './stream-encoder.js';
+import { streamOwner } from './stream-owner.js';
+
+const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo } = qemu_webrtc.v1;
+/** A console not heard of (no FrameReady, no ConsoleInfo) for this long has no streams. */
+const CONSOLE_FORGET_MS = 30_000;
+
+const streamIdOf = (s: qemu_webrtc.v1.IStreamId): string =>
+  streamKeyId({ vmId: s.vmId ?? '', consoleId: s.consoleId ?? 0, rendition: s.rendition ?? '' });
+
+/**
+ * An encoder: learns the consoles from capture's messages, takes the streams (console x rendition)
+ * that rendezvous hashing over the live encoders gives it, and encodes them. When encoders come or
+ * go, streams move; the new holder starts with an IDR.
+ */
+export class EncoderService implements Service {
+  readonly metrics = new EncoderMetrics();
+  private readonly rings: RingCache;
+  private readonly membership: Membership;
+  /** Consoles seen lately: "vm.console" -> last seen (ms). */
+  private readonly consoles = new Map<string, { vmId: string; consoleId: number; seenMs: number }>();
+  private readonly held = new Map<string, StreamEncoder>();
+  private metricsServer: MetricsServer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private destroyed = false;
+
+  private constructor(
+    readonly config: EncoderConfig,
+    private readonly logger: Logger,
+    private readonly nc: NatsConnection,
+  ) {
+    this.rings = new RingCache(config.RING_DIR);
+    this.membership = new Membership(
+      nc,
+      config.ENCODER_ID,
+      config.HEARTBEAT_MS,
+      config.MEMBER_TIMEOUT_MS,
+      () => ({
+        streams: [...this.held.keys()].map((id) => this.keyOf(id)),
+        framesEncoded: 0,
+      }),
+      logger.child({ component: 'membership' }),
+    );
+  }
+
+  static async create(config: EncoderConfig, logger: Logger): Promise<EncoderService> {
+    const nc = await connectNats(
+      {
+        url: config.NATS_URL,
+        user: config.NATS_USER,
+        password: config.NATS_PASSWORD,
+        name: `encoder ${config.ENCODER_ID}`,
+      },
+      logger.child({ component: 'nats' }),
+    );
+    return new EncoderService(config, logger.child({ encoder: config.ENCODER_ID }), nc);
+  }
+
+  /** Streams this encoder holds now, by "vm.console.rendition". */
+  get heldStreams(): string[] {
+    return [...this.held.keys()].sort();
+  }
+
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  async start(): Promise<void> {
+    this.metricsServer = await startMetricsServer({
+      host: this.config.HTTP_HOST,
+      port: this.config.METRICS_PORT,
+      registry: this.metrics.registry,
+      health: () => ({
+        ok: !this.nc.isClosed(),
+        streams: this.heldStreams,
+        members: this.membership.members(),
+      }),
+    });
+    const opts = { logger: this.logger };
+    subscribeProto(this.nc, subjects.frameReadyAll, FrameReady, (f) => this.onFrame(f), opts);
+    subscribeProto(
+      this.nc,
+      subjects.consoleInfoAll,
+      ConsoleInfo,
+      (info) => {
+        if (info.graphic && info.enabled) this.seeConsole(info.vmId, info.consoleId);
+      },
+      opts,
+    );
+    subscribeProto(
+      this.nc,
+      subjects.keyframeRequestAll,
+      KeyframeRequest,
+      (req) => {
+        if (req.stream) this.held.get(streamIdOf(req.stream))?.requestKeyframe(req.reason || 'request');
+      },
+      opts,
+    );
+    subscribeProto(
+      this.nc,
+      subjects.encoderControlAll,
+      EncoderControl,
+      (c) => {
+        if (c.stream) this.held.get(streamIdOf(c.stream))?.control(c.bitrateBps, c.maxFps);
+      },
+      opts,
+    );
+    this.membership.on('changed', () => this.rebalance());
+    this.membership.start();
+    this.nc.publish(subjects.consoleRefresh);
+    this.timer = setInterval(() => this.rebalance(), this.config.HEARTBEAT_MS);
+  }
+
+  private keyOf(id: string): StreamKey {
+    const [vmId = '', consoleId = '0', rendition = ''] = id.split('.');
+    return { vmId, consoleId: Number(consoleId), rendition };
+  }
+
+  private seeConsole(vmId: string, consoleId: number): boolean {
+    const id = `${vmId}.${consoleId}`;
+    const known = this.consoles.has(id);
+    this.consoles.set(id, { vmId, consoleId, seenMs: performance.now() });
+    if (!known) this.rebalance();
+    return known;
+  }
+
+  private onFrame(frame: qemu_webrtc.v1.FrameReady): void {
+    this.seeConsole(frame.vmId, frame.consoleId);
+    for (const r of this.config.ENCODER_RENDITIONS) {
+      this.held.get(`${frame.vmId}.${frame.consoleId}.${r.name}`)?.onFrame(frame);
+    }
+  }
+
+  /** Takes the streams this encoder owns now, lets go of the others. */
+  private rebalance(): void {
+    if (this.destroyed || !this.membership.settled) return;
+    const now = performance.now();
+    const members = this.membership.members();
+    const wanted = new Set<string>();
+    for (const [id, c] of this.consoles) {
+      if (now - c.seenMs > CONSOLE_FORGET_MS) {
+        this.consoles.delete(id);
+        continue;
+      }
+      for (const r of this.config.ENCODER_RENDITIONS) {
+        const key: StreamKey = { vmId: c.vmId, consoleId: c.consoleId, rendition: r.name };
+        const streamId = streamKeyId(key);
+        if (streamOwner(streamId, members) === this.config.ENCODER_ID) wanted.add(streamId);
+        if (wanted.has(streamId) && !this.held.has(streamId)) this.take(key, r);
+      }
+    }
+    for (const id of [...this.held.keys()]) if (!wanted.has(id)) this.release(id);
+    this.metrics.streamsHeld.set(this.held.size);
+  }
+
+  private take(key: StreamKey, rendition: (typeof this.config.ENCODER_RENDITIONS)[number]): void {
+    const id = streamKeyId(key);
+    // Epochs order hand-overs: later takers have larger ones (seconds since 2026, fits 32 bits).
+    const epoch = Math.floor(nowUs() / 1e6 - 1_767_225_600);
+    this.held.set(
+      id,
+      new StreamEncoder({
+        nc: this.nc,
+        key,
+        rendition,
+        config: this.config,
+        rings: this.rings,
+        metrics: this.metrics,
+        logger: this.logger,
+        epoch,
+      }),
+    );
+    publishProto(this.nc, subjects.streamClaims, StreamClaim, {
+      stream: key,
+      encoderId: this.config.ENCODER_ID,
+      epoch,
+      sentUs: nowUs(),
+    });
+    this.logger.info({ stream: id, epoch }, 'stream taken');
+  }
+
+  private release(id: string): void {
+    this.held.get(id)?.close();
+    this.held.delete(id);
+    if (!this.nc.isClosed()) {
+      publishProto(this.nc, subjects.streamClaims, StreamClaim, {
+        stream: this.keyOf(id),
+        encoderId: this.config.ENCODER_ID,
+        released: true,
+        sentUs: nowUs(),
+      });
+    }
+    this.logger.info({ stream: id }, 'stream released');
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    clearInterval(this.timer);
+    for (const id of [...this.held.keys()]) this.release(id);
+    this.membership.leave();
+    this.rings.close();
+    await this.metricsServer?.close();
+    await drainNats(this.nc);
+  }
+}

@@ -1,0 +1,231 @@
+import {
+  nowUs,
+  publishProto,
+  subjects,
+  type Logger,
+  type NatsConnection,
+  type StreamKey,
+} from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import type { EncoderConfig } from './config.js';
+import type { EncoderMetrics } from './metrics.js';
+import { H264Encoder, type InputPixelFormat } from './native.js';
+import { renditionSize, type Rendition } from './renditions.js';
+import type { RingCache } from './ring-cache.js';
+
+const { EncodedFrame, PixelFormat } = qemu_webrtc.v1;
+
+export interface StreamEncoderOptions {
+  nc: NatsConnection;
+  key: StreamKey;
+  rendition: Rendition;
+  config: EncoderConfig;
+  rings: RingCache;
+  metrics: EncoderMetrics;
+  logger: Logger;
+  /** Increments when a stream changes hands, so receivers can tell the new holder's output. */
+  epoch: number;
+}
+
+function inputFormat(format: qemu_webrtc.v1.PixelFormat): InputPixelFormat | undefined {
+  if (format === PixelFormat.PIXEL_FORMAT_BGRX) return 'bgrx';
+  if (format === PixelFormat.PIXEL_FORMAT_BGRA) return 'bgra';
+  return undefined;
+}
+
+/**
+ * Encodes one stream (console x rendition): the newest frame wins (frames arriving while an encode
+ * runs replace each other, nothing queues), one encode at a time off the JS thread, an IDR first
+ * and on request (rate-limited), and every access unit published as EncodedFrame.
+ */
+export class StreamEncoder {
+  private encoder: H264Encoder | undefined;
+  private latest: qemu_webrtc.v1.FrameReady | undefined;
+  private busy = false;
+  private closed = false;
+  private sequence = 0;
+  private keyframeWanted = true;
+  private lastKeyframeMs = -Infinity;
+  private keyframeTimer: NodeJS.Timeout | undefined;
+  private lastEncodeMs = -Infinity;
+  private bitrateBps: number;
+  private maxFps: number;
+  private readonly logger: Logger;
+
+  constructor(private readonly opts: StreamEncoderOptions) {
+    this.logger = opts.logger.child({
+      stream: `${opts.key.vmId}.${opts.key.consoleId}.${opts.key.rendition}`,
+    });
+    this.bitrateBps = opts.rendition.bitrateBps;
+    this.maxFps = opts.config.ENCODER_MAX_FPS;
+  }
+
+  /** A new frame of this stream's console is in the ring. */
+  onFrame(frame: qemu_webrtc.v1.FrameReady): void {
+    if (this.closed) return;
+    this.opts.metrics.framesIn.inc();
+    if (this.latest) this.opts.metrics.framesDropped.inc({ reason: 'superseded' });
+    this.latest = frame;
+    if (!this.busy) void this.pump();
+  }
+
+  /** A viewer needs an IDR; honoured at most every KEYFRAME_MIN_INTERVAL_MS. */
+  requestKeyframe(reason: string): void {
+    if (this.closed || this.keyframeWanted || this.keyframeTimer) return;
+    const wait = this.lastKeyframeMs + this.opts.config.KEYFRAME_MIN_INTERVAL_MS - performance.now();
+    if (wait <= 0) {
+      this.keyframeWanted = true;
+    } else {
+      this.keyframeTimer = setTimeout(() => {
+        this.keyframeTimer = undefined;
+        this.keyframeWanted = true;
+      }, wait);
+    }
+    this.logger.debug({ reason }, 'keyframe requested');
+  }
+
+  /** Adaptive bitrate and frame rate at run time (0 leaves a value unchanged). */
+  control(bitrateBps: number, maxFps: number): void {
+    if (bitrateBps >= 50_000 && bitrateBps <= 200_000_000) {
+      this.bitrateBps = bitrateBps;
+      const inPlace = this.encoder?.setBitrate(bitrateBps);
+      this.logger.info({ bitrateBps, inPlace }, 'bitrate changed');
+    }
+    if (maxFps >= 1 && maxFps <= 240) {
+      this.maxFps = maxFps;
+      this.logger.info({ maxFps }, 'frame rate cap changed');
+    }
+  }
+
+  private async pump(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.latest && !this.closed) {
+        const frame = this.latest;
+        this.latest = undefined;
+        if (!this.keyframeWanted && performance.now() - this.lastEncodeMs < 1000 / this.maxFps) {
+          this.opts.metrics.framesDropped.inc({ reason: 'rate' });
+          continue;
+        }
+        try {
+          await this.encodeFrame(frame);
+        } catch (error) {
+          this.opts.metrics.framesDropped.inc({ reason: 'error' });
+          this.logger.warn({ err: error, ring: frame.ringName, slot: frame.slot }, 'frame dropped');
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private openEncoder(width: number, height: number): H264Encoder {
+    const c = this.opts.config;
+    const out = renditionSize(this.opts.rendition, width, height);
+    const encoder = new H264Encoder({
+      width,
+      height,
+      outputWidth: out.width,
+      outputHeight: out.height,
+      fps: this.maxFps,
+      bitrateBps: this.bitrateBps,
+      codec: c.ENCODER_CODEC,
+      preset: c.ENCODER_PRESET,
+      profile: c.ENCODER_PROFILE,
+      keyintMax: Math.round(c.ENCODER_KEYINT_SECONDS * this.maxFps),
+      vbvBufferFrames: c.ENCODER_VBV_SECONDS * this.maxFps,
+      ...(c.ENCODER_VAAPI_DEVICE !== undefined ? { vaapiDevice: c.ENCODER_VAAPI_DEVICE } : {}),
+    });
+    if (encoder.fallbackReason !== null) {
+      this.logger.warn(
+        { codec: encoder.codecName, reason: encoder.fallbackReason },
+        'hardware encoder unavailable; using x264',
+      );
+    }
+    this.logger.info({ width, height, output: out, codec: encoder.codecName }, 'encoder opened');
+    return encoder;
+  }
+
+  private async encodeFrame(frame: qemu_webrtc.v1.FrameReady): Promise<void> {
+    const format = inputFormat(frame.format);
+    if (
+      format === undefined ||
+      frame.width < 1 ||
+      frame.height < 1 ||
+      frame.width > 16384 ||
+      frame.height > 16384
+    ) {
+      this.opts.metrics.framesDropped.inc({ reason: 'geometry' });
+      this.logger.warn(
+        { width: frame.width, height: frame.height, format: frame.format },
+        'impossible frame geometry',
+      );
+      return;
+    }
+    const ring = this.opts.rings.get(frame.ringName, frame.ringGeneration);
+    const slot = ring.read(frame.slot, frame.sequence);
+    if (!slot) {
+      this.opts.metrics.framesDropped.inc({ reason: 'stale' });
+      return;
+    }
+    if (slot.width !== frame.width || slot.height !== frame.height) {
+      this.opts.metrics.framesDropped.inc({ reason: 'geometry' });
+      return;
+    }
+    if (!this.encoder || this.encoder.width !== slot.width || this.encoder.height !== slot.height) {
+      this.encoder?.close();
+      this.encoder = this.openEncoder(slot.width, slot.height);
+      this.keyframeWanted = true;
+    }
+    const forceKeyframe = this.keyframeWanted;
+    this.keyframeWanted = false;
+    const started = nowUs();
+    this.lastEncodeMs = performance.now();
+    const au = await this.encoder.encode({
+      data: slot.pixels,
+      stride: slot.stride,
+      width: slot.width,
+      height: slot.height,
+      format,
+      ptsUs: frame.publishedUs,
+      forceKeyframe,
+    });
+    if (!ring.stillValid(frame.slot, frame.sequence)) {
+      // Capture reused the slot while we read it: the picture may be torn. Repair with an IDR.
+      this.opts.metrics.framesDropped.inc({ reason: 'torn' });
+      this.keyframeWanted = true;
+    }
+    if (!au || this.closed) return;
+    const encoded = nowUs();
+    this.opts.metrics.encodeSeconds.observe((encoded - started) / 1e6);
+    if (au.keyframe) this.lastKeyframeMs = performance.now();
+    const message: qemu_webrtc.v1.IEncodedFrame = {
+      stream: this.opts.key,
+      data: au.data,
+      ptsUs: au.ptsUs,
+      keyframe: au.keyframe,
+      sourceSequence: frame.sequence,
+      width: this.encoder.outputWidth,
+      height: this.encoder.outputHeight,
+      qemuReceivedUs: frame.qemuReceivedUs,
+      capturedUs: frame.publishedUs,
+      encodeStartedUs: started,
+      encodedUs: encoded,
+      encoderId: this.opts.config.ENCODER_ID,
+      epoch: this.opts.epoch,
+      sequence: ++this.sequence,
+    };
+    publishProto(this.opts.nc, subjects.encoded(this.opts.key), EncodedFrame, message);
+    this.opts.metrics.framesEncoded.inc({ keyframe: String(au.keyframe) });
+    this.opts.metrics.bytesOut.inc(au.data.byteLength);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.keyframeTimer);
+    // An encode in flight still settles; close() frees the codec after it.
+    this.encoder?.close();
+    this.encoder = undefined;
+  }
+}
