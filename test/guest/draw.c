@@ -146,14 +146,19 @@ void draw_key_status(const struct screen *s)
     draw_cells(s, ROW_B_Y, &c);
 }
 
-void draw_init(const struct screen *s)
+void draw_static(const struct screen *s, uint32_t frame)
 {
-    make_texture();
     uint32_t w = s->width;
     if (w >= MARKER_SIZE + 2 * MARKER_FRAME)
         fill_rect(s, w - (MARKER_SIZE + 2 * MARKER_FRAME), 0, MARKER_SIZE + 2 * MARKER_FRAME,
                   MARKER_SIZE + 2 * MARKER_FRAME, GREY);
     fill_rect(s, 0, 0, PANEL_W, PANEL_H, BLACK);
     draw_key_status(s);
-    draw_frame_counter(s, 0);
+    draw_frame_counter(s, frame);
+}
+
+void draw_init(const struct screen *s)
+{
+    make_texture();
+    draw_static(s, 0);
 }

@@ -16,6 +16,8 @@
 #define MARKER_FRAME 16     /* mid-grey frame: (W-224, 0)..(W-1, 223) */
 
 void draw_init(const struct screen *s);
+/* Everything but the pattern, at the screen's current size (after draw_init or a mode change). */
+void draw_static(const struct screen *s, uint32_t frame);
 /* Pattern for frame t, rows y0..y1-1 (never under the panel or the marker frame). */
 void draw_pattern_rows(const struct screen *s, uint32_t t, uint32_t y0, uint32_t y1);
 void draw_frame_counter(const struct screen *s, uint32_t frame);

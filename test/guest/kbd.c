@@ -1,6 +1,8 @@
 #include "kbd.h"
 #include "io.h"
 
+#define KEY_F12 0x58
+
 struct kbd_state kbd;
 
 static uint8_t held_keys[2][256]; /* [0] plain codes, [1] 0xE0-prefixed codes */
@@ -38,6 +40,8 @@ static int kbd_byte(uint8_t b)
         kbd.presses++;
         kbd.scancode = ext ? (0xE000u | code) : code;
         kbd.marker ^= 1;
+        if (!ext && code == KEY_F12)
+            kbd.f12++;
         return 1;
     }
     if (!*slot)

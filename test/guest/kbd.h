@@ -8,6 +8,7 @@ struct kbd_state {
     uint32_t presses;  /* makes of keys not already held */
     uint32_t held;     /* keys made and not yet broken */
     uint32_t marker;   /* flips on each counted make; 1 = white */
+    uint32_t f12;      /* counted makes of F12 (0x58): the resolution switch */
 };
 
 extern struct kbd_state kbd;

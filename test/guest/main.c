@@ -8,6 +8,8 @@
 #define MB_INFO_CMDLINE (1u << 2)
 #define DEFAULT_W 1280
 #define DEFAULT_H 720
+#define DEFAULT_ALT_W 1024 /* the other mode F12 switches to */
+#define DEFAULT_ALT_H 768
 #define BAND 64 /* rows drawn between keyboard polls */
 
 struct multiboot_info {
@@ -39,11 +41,43 @@ static int parse_size(const char *p, const char *end, uint32_t *w, uint32_t *h)
     return 1;
 }
 
-/* QEMU passes "<kernel path> <-append>": use the last word that is WxH. */
-static void screen_size(uint32_t magic, const struct multiboot_info *mbi, uint32_t *w, uint32_t *h)
+struct modes {
+    uint32_t w[2], h[2]; /* [0] from the command line, [1] the alternate F12 switches to */
+};
+
+static void clamp_size(uint32_t *w, uint32_t *h)
 {
-    *w = DEFAULT_W;
-    *h = DEFAULT_H;
+    *w = *w < 320 ? 320 : *w > 2560 ? 2560 : *w;
+    *h = *h < 200 ? 200 : *h > 1600 ? 1600 : *h;
+}
+
+/* Parses "WxH" or "WxH,AxB" from [p, end); returns 0 when it is anything else. */
+static int parse_modes(const char *p, const char *end, struct modes *m)
+{
+    const char *comma = p;
+    while (comma < end && *comma != ',')
+        comma++;
+    uint32_t w, h, aw = DEFAULT_ALT_W, ah = DEFAULT_ALT_H;
+    if (!parse_size(p, comma, &w, &h))
+        return 0;
+    if (comma < end && !parse_size(comma + 1, end, &aw, &ah))
+        return 0;
+    clamp_size(&w, &h);
+    clamp_size(&aw, &ah);
+    m->w[0] = w;
+    m->h[0] = h;
+    m->w[1] = aw;
+    m->h[1] = ah;
+    return 1;
+}
+
+/* QEMU passes "<kernel path> <-append>": use the last word that is WxH or WxH,AxB. */
+static void screen_modes(uint32_t magic, const struct multiboot_info *mbi, struct modes *m)
+{
+    m->w[0] = DEFAULT_W;
+    m->h[0] = DEFAULT_H;
+    m->w[1] = DEFAULT_ALT_W;
+    m->h[1] = DEFAULT_ALT_H;
     if (magic != MB_BOOT_MAGIC || !(mbi->flags & MB_INFO_CMDLINE) || !mbi->cmdline)
         return;
     const char *p = (const char *)mbi->cmdline;
@@ -53,26 +87,34 @@ static void screen_size(uint32_t magic, const struct multiboot_info *mbi, uint32
         const char *word = p;
         while (*p && *p != ' ' && *p != '\t')
             p++;
-        uint32_t pw, ph;
-        if (p > word && parse_size(word, p, &pw, &ph)) {
-            *w = pw < 320 ? 320 : pw > 2560 ? 2560 : pw;
-            *h = ph < 200 ? 200 : ph > 1600 ? 1600 : ph;
-        }
+        if (p > word)
+            (void)parse_modes(word, p, m);
     }
 }
 
 void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 {
     struct screen s;
-    uint32_t w, h;
-    screen_size(magic, mbi, &w, &h);
-    video_init(&s, w, h);
+    struct modes modes;
+    uint32_t mode = 0; /* index into modes: the parity of F12 presses */
+    screen_modes(magic, mbi, &modes);
+    video_init(&s, modes.w[0], modes.h[0]);
     draw_init(&s);
     for (uint32_t frame = 0;; frame++) {
         for (uint32_t y = 0; y < s.height; y += BAND) {
             draw_pattern_rows(&s, frame, y, y + BAND);
-            if (kbd_poll())
+            if (kbd_poll()) {
+                if ((kbd.f12 & 1) != mode)
+                    break; /* the rest of this frame would be drawn at the old size */
                 draw_key_status(&s);
+            }
+        }
+        if ((kbd.f12 & 1) != mode) {
+            /* F12: the other mode; the device clears the framebuffer, redraw all but the pattern. */
+            mode = kbd.f12 & 1;
+            video_set_mode(&s, modes.w[mode], modes.h[mode]);
+            draw_static(&s, frame);
+            continue;
         }
         draw_key_status(&s);
         draw_frame_counter(&s, frame);

@@ -59,8 +59,9 @@ static uint32_t find_framebuffer(void)
     return FB_FALLBACK;
 }
 
-void video_init(struct screen *s, uint32_t width, uint32_t height)
+void video_set_mode(struct screen *s, uint32_t width, uint32_t height)
 {
+    /* Disabled first: QEMU resets the virtual width and offsets only on a disabled -> enabled edge. */
     vbe_write(VBE_ENABLE, 0);
     vbe_write(VBE_XRES, (uint16_t)width);
     vbe_write(VBE_YRES, (uint16_t)height);
@@ -78,5 +79,10 @@ void video_init(struct screen *s, uint32_t width, uint32_t height)
     s->pitch = vbe_read(VBE_VIRT_WIDTH);
     if (s->pitch < s->width)
         s->pitch = s->width;
+}
+
+void video_init(struct screen *s, uint32_t width, uint32_t height)
+{
     s->fb = (volatile uint32_t *)find_framebuffer();
+    video_set_mode(s, width, height);
 }

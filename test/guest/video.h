@@ -12,5 +12,7 @@ struct screen {
 
 /* Sets a 32-bpp mode as close to width x height as the device allows. */
 void video_init(struct screen *s, uint32_t width, uint32_t height);
+/* Changes the mode of an initialised screen (the device clears the framebuffer). */
+void video_set_mode(struct screen *s, uint32_t width, uint32_t height);
 
 #endif

@@ -7,3 +7,4 @@ export * from './qemu.js';
 export * from './qmp.js';
 export * from './temp-dir.js';
 export * from './wait.js';
+export * from './qemu-display-double.js';

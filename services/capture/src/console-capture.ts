@@ -222,6 +222,7 @@ export class ConsoleCapture extends EventEmitter<Events> {
         this.setEnabled(false);
         break;
       case 'MouseSet':
+        if (!this.opts.gate.tryAcquire()) break; // NATS stalled: a later position supersedes this one
         publishProto(this.opts.nc, subjects.cursorPosition(this.opts.vmId, this.consoleId), CursorPosition, {
           vmId: this.opts.vmId,
           consoleId: this.consoleId,
@@ -269,6 +270,12 @@ export class ConsoleCapture extends EventEmitter<Events> {
     y0Top: boolean,
     consumed: Set<number>,
   ): void {
+    // A new scanout replaces the old buffer whatever happens next: an UpdateDMABUF must never be
+    // acknowledged against the buffer this one replaced.
+    this.surface.disable();
+    this.dmabufChain = this.dmabufChain.then(() => {
+      this.releaseDmabuf();
+    });
     const reader = this.opts.dmabuf();
     const format = reader.formatOf(fourcc);
     this.surface.scanoutDmabuf(width, height, format);

@@ -14,6 +14,7 @@ declare module 'dbus-next/lib/dbus-buffer.js' {
   class DBusBuffer {
     constructor(buffer: Buffer, startPos: number, endian: number, fds: number[] | null, options?: object);
     pos: number;
+    fds: number[] | null;
     align(power: number): void;
     read(signature: string): unknown[];
     readArray(elementType: unknown, length: number): unknown[];

@@ -6,6 +6,7 @@ import dbusConstants from 'dbus-next/lib/constants.js';
 import marshallCompat from 'dbus-next/lib/marshall-compat.js';
 import { USocket } from 'usocket';
 import { ProtocolError } from '@qemu-webrtc/common';
+import { closeFd } from '@qemu-webrtc/frame-ring';
 
 /** D-Bus message types and flags (dbus specification). */
 export const MessageType = { methodCall: 1, methodReturn: 2, error: 3, signal: 4 } as const;
@@ -106,20 +107,23 @@ export class ListenerConnection extends EventEmitter<Events> {
         this.close(new ProtocolError(`QEMU sent a ${total}-byte D-Bus message, over the limit`));
         return;
       }
-      const chunk = this.socket.read(total, null);
+      // The bytes only: fds are taken per message below, as many as its header declares. (fds of
+      // the next message can arrive with the tail of this one.)
+      const chunk = this.socket.read(total, 0);
       if (chunk === null || Buffer.isBuffer(chunk) || chunk.data === null) return;
       const header = this.header;
       this.header = null;
-      this.parse(header, chunk.data, chunk.fds, fieldsLength);
+      this.parse(header, chunk.data, fieldsLength);
     }
   }
 
-  private parse(header: Buffer, rest: Buffer, fds: number[], fieldsLength: number): void {
+  private parse(header: Buffer, rest: Buffer, fieldsLength: number): void {
     const type = header[1];
     const flags = header[2] ?? 0;
     const serial = header.readUInt32LE(8);
     let fields: Record<string, unknown>;
     let body: unknown[] = [];
+    let fds: number[] = [];
     try {
       const buf = new DBusBuffer(rest, 0, LITTLE_ENDIAN, fds, { ayBuffer: true });
       const raw = buf.readArray(headerSignature[0]?.child[0], fieldsLength) as [
@@ -132,9 +136,19 @@ export class ListenerConnection extends EventEmitter<Events> {
         const name = dbusConstants.headerTypeName[code];
         if (name) fields[name] = value;
       }
+      const unixFds = typeof fields.unixFd === 'number' ? fields.unixFd : 0;
+      if (unixFds > 0) {
+        const taken = this.socket.read(0, unixFds);
+        if (taken === null || Buffer.isBuffer(taken) || taken.fds.length !== unixFds) {
+          throw new ProtocolError(`message declares ${unixFds} fds that did not arrive`);
+        }
+        fds = taken.fds;
+        buf.fds = fds;
+      }
       const signature = typeof fields.signature === 'string' ? fields.signature : '';
       if (signature !== '') body = buf.read(signature);
     } catch (error) {
+      for (const fd of fds) closeFd(fd);
       this.close(new ProtocolError(`QEMU sent an undecodable D-Bus message: ${String(error)}`));
       return;
     }

@@ -165,7 +165,7 @@ export class VmCapture {
   }
 
   private publishInfo(info: qemu_webrtc.v1.IConsoleInfo): void {
-    if (this.opts.nc.isClosed()) return;
+    if (!this.opts.gate.tryAcquire()) return; // republished periodically anyway
     publishProto(this.opts.nc, subjects.consoleInfo(this.vmId, info.consoleId ?? 0), ConsoleInfo, info);
   }
 
