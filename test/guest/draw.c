@@ -38,7 +38,7 @@ static void make_texture(void)
             g >>= 2;
             b >>= 2;
         }
-        uint32_t n = hash32(i) & 0x1F1F1Fu;
+        uint32_t n = hash32(i) & 0x030303u; /* fine grain, as in photos and text antialiasing */
         uint32_t c = (r << 16) | (g << 8) | b;
         c ^= n;
         if ((c & 0xFFFFFFu) == WHITE || (c & 0xFFFFFFu) == BLACK)
@@ -90,11 +90,12 @@ void draw_pattern_rows(const struct screen *s, uint32_t t, uint32_t y0, uint32_t
         uint32_t x1 = y < MARKER_SIZE + 2 * MARKER_FRAME ? marker_x : w;
         if (x0 >= x1)
             continue;
-        /* Bands of 128 rows scroll at different speeds; rows shift by 3 (diagonals). */
-        uint32_t speed = 5 + 4 * ((y >> 7) & 3);
+        /* Bands of 128 rows scroll at 1..4 px per frame (like a scrolled page: real detail, real
+         * motion an encoder can follow); rows shift by 3 (diagonals). */
+        uint32_t speed = 1 + ((y >> 7) & 3);
         uint32_t off = (y * 3 + t * speed) & (TEX_N - 1);
-        /* Per-row, per-frame colour noise: every frame differs everywhere. */
-        uint32_t m = hash32(y * 0x9E3779B1u + t * 0x85EBCA6Bu) & 0x3F3F3Fu;
+        /* A fixed tint per row. */
+        uint32_t m = hash32(y * 0x9E3779B1u) & 0x1F1F1Fu;
         copy_xor(s->fb + y * s->pitch + x0, tex + off + x0, x1 - x0, m);
     }
 }

@@ -2,6 +2,8 @@
 #include <stdint.h>
 #include "draw.h"
 #include "kbd.h"
+#include "pointer.h"
+#include "pace.h"
 #include "video.h"
 
 #define MB_BOOT_MAGIC 0x2BADB002u
@@ -11,6 +13,7 @@
 #define DEFAULT_ALT_W 1024 /* the other mode F12 switches to */
 #define DEFAULT_ALT_H 768
 #define BAND 64 /* rows drawn between keyboard polls */
+#define FPS 60  /* frames drawn per second (PIT-paced) */
 
 struct multiboot_info {
     uint32_t flags, mem_lower, mem_upper, boot_device, cmdline;
@@ -100,9 +103,14 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
     screen_modes(magic, mbi, &modes);
     video_init(&s, modes.w[0], modes.h[0]);
     draw_init(&s);
+    pointer_init(&s, magic == MB_BOOT_MAGIC && (mbi->flags & MB_INFO_CMDLINE) ? (const char *)mbi->cmdline : 0);
+    pace_init(FPS);
     for (uint32_t frame = 0;; frame++) {
+        pace_wait();
         for (uint32_t y = 0; y < s.height; y += BAND) {
             draw_pattern_rows(&s, frame, y, y + BAND);
+            pointer_poll(&s);
+            pointer_draw_rows(&s, y, y + BAND);
             if (kbd_poll()) {
                 if ((kbd.f12 & 1) != mode)
                     break; /* the rest of this frame would be drawn at the old size */

@@ -46,8 +46,9 @@ export async function drainNats(nc: NatsConnection | undefined, timeoutMs = 2000
     timer = setTimeout(() => resolve('timeout'), timeoutMs);
   });
   try {
-    const result = await Promise.race([nc.drain().then(() => 'drained' as const), timeout]);
-    if (result === 'timeout') await nc.close();
+    await Promise.race([nc.drain(), timeout]);
+    // nats.js resolves drain() without closing when it is disconnected: make sure it is closed.
+    if (!nc.isClosed()) await nc.close();
   } catch {
     await nc.close();
   } finally {

@@ -26,6 +26,10 @@ export interface ConsoleProperties {
   height: number;
 }
 
+/** MultiTouch SendEvent kinds (QEMU's InputMultiTouchType; `data` is not accepted over D-Bus). */
+export const TouchKind = { begin: 0, update: 1, end: 2, cancel: 3 } as const;
+export type TouchKind = (typeof TouchKind)[keyof typeof TouchKind];
+
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
@@ -113,5 +117,22 @@ export class QemuConsole {
   async mouseIsAbsolute(): Promise<boolean> {
     const p = await getAllProperties(this.bus, this.destination, this.path, IFACE.mouse);
     return p.IsAbsolute === true;
+  }
+
+  /**
+   * MultiTouch (QEMU 8.1+): one touch point event, `kind` from TouchKind, `slot` below MaxSlots,
+   * x/y in console pixels.
+   */
+  async touchSendEvent(kind: TouchKind, slot: number, x: number, y: number): Promise<void> {
+    await this.call(IFACE.multiTouch, 'SendEvent', 'utdd', [kind, BigInt(slot), x, y]);
+  }
+  /** MultiTouch's MaxSlots, or undefined when this QEMU has no MultiTouch interface (before 8.1). */
+  async multiTouchMaxSlots(): Promise<number | undefined> {
+    try {
+      const p = await getAllProperties(this.bus, this.destination, this.path, IFACE.multiTouch);
+      return typeof p.MaxSlots === 'number' ? p.MaxSlots : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }

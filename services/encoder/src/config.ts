@@ -16,7 +16,7 @@ export const encoderConfigShape = {
   /** Renditions every console is encoded at: name:scale:bitrate, comma-separated. */
   ENCODER_RENDITIONS: z
     .string()
-    .default('full:1:6000000')
+    .default('full:1:12000000')
     .transform((v, ctx) => {
       try {
         return parseRenditions(v);

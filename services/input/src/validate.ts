@@ -1,0 +1,206 @@
+import { isSubjectToken } from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { qemuButtonOf, type QemuButton } from './buttons.js';
+import { qnumOf } from './keymap.js';
+
+const { InputEvent, TouchPhase } = qemu_webrtc.v1;
+
+/** Why an event was not applied: the `reason` label of input_events_dropped_total. */
+export type DropReason =
+  | 'undecodable'
+  | 'empty'
+  | 'ambiguous'
+  | 'bad_vm_id'
+  | 'subject_mismatch'
+  | 'unknown_vm'
+  | 'bad_console'
+  | 'bad_viewer'
+  | 'bad_sequence'
+  | 'unknown_code'
+  | 'bad_button'
+  | 'bad_number'
+  | 'out_of_range'
+  | 'bad_touch'
+  | 'stale_sequence'
+  | 'rate_limited'
+  | 'too_many_viewers'
+  | 'vm_unavailable'
+  | 'unknown_console'
+  | 'no_console_size'
+  | 'no_touch'
+  | 'touch_slots_full'
+  | 'touch_not_active'
+  | 'backlog';
+
+/** Absolute positions beyond this (either sign) are absurd, not a pointer just off the console. */
+export const MAX_ABS_COORD = 100_000;
+/** Relative motion per event beyond this is absurd. */
+export const MAX_REL_DELTA = 10_000;
+/** Wheel pixels per event beyond this are absurd. */
+export const MAX_WHEEL_DELTA = 100_000;
+/** Touch slots a viewer may name (QEMU's own limit, MaxSlots, is checked per console). */
+export const MAX_TOUCH_SLOT = 63;
+const MAX_VIEWER_ID = 128;
+const MAX_CONSOLE_ID = 0xffff;
+
+export type TouchPhaseName = 'begin' | 'update' | 'end' | 'cancel';
+
+export type Action =
+  | { kind: 'key'; code: string; qnum: number; down: boolean }
+  | { kind: 'move'; x: number; y: number }
+  | { kind: 'relative'; dx: number; dy: number }
+  | { kind: 'button'; button: QemuButton; down: boolean }
+  | { kind: 'wheel'; dx: number; dy: number }
+  | { kind: 'touch'; slot: number; phase: TouchPhaseName; x: number; y: number }
+  | { kind: 'releaseAll' };
+
+export type ActionKind = Action['kind'];
+
+export interface ValidEvent {
+  vmId: string;
+  consoleId: number;
+  viewerId: string;
+  sequence: number;
+  /** When signaling received it (µs, wall clock); 0 when unknown. */
+  receivedUs: number;
+  action: Action;
+}
+
+export type Validation = { ok: true; event: ValidEvent } | { ok: false; reason: DropReason; vmId?: string };
+
+const ONEOF = ['key', 'move', 'relative', 'button', 'wheel', 'touch', 'releaseAll'] as const;
+
+/**
+ * Decodes and checks one InputEvent from the wire. Nothing here knows the VM: its existence, its
+ * consoles and their sizes are checked where the event is applied.
+ */
+export function decodeInputEvent(data: Uint8Array, subjectVmId: string | undefined): Validation {
+  let ev: qemu_webrtc.v1.InputEvent;
+  try {
+    ev = InputEvent.decode(data);
+  } catch {
+    return { ok: false, reason: 'undecodable' };
+  }
+  return validateInputEvent(ev, subjectVmId);
+}
+
+export function validateInputEvent(
+  ev: qemu_webrtc.v1.IInputEvent,
+  subjectVmId: string | undefined,
+): Validation {
+  const vmId = ev.vmId ?? '';
+  if (!isSubjectToken(vmId)) return { ok: false, reason: 'bad_vm_id' };
+  if (subjectVmId !== undefined && subjectVmId !== vmId) return { ok: false, reason: 'subject_mismatch' };
+  const fail = (reason: DropReason): Validation => ({ ok: false, reason, vmId });
+  const consoleId = ev.consoleId ?? 0;
+  if (!Number.isInteger(consoleId) || consoleId < 0 || consoleId > MAX_CONSOLE_ID) return fail('bad_console');
+  const viewerId = ev.viewerId ?? '';
+  if (viewerId.length === 0 || viewerId.length > MAX_VIEWER_ID) return fail('bad_viewer');
+  const sequence = ev.sequence ?? 0;
+  if (!Number.isSafeInteger(sequence) || sequence < 0) return fail('bad_sequence');
+  const receivedUs = ev.receivedUs ?? 0;
+  const present = ONEOF.filter((k) => ev[k] !== undefined && ev[k] !== null);
+  if (present.length === 0) return fail('empty');
+  if (present.length > 1) return fail('ambiguous');
+  const action = toAction(ev);
+  if (typeof action === 'string') return fail(action);
+  return {
+    ok: true,
+    event: {
+      vmId,
+      consoleId,
+      viewerId,
+      sequence,
+      receivedUs: Number.isSafeInteger(receivedUs) && receivedUs > 0 ? receivedUs : 0,
+      action,
+    },
+  };
+}
+
+function finite(...values: (number | null | undefined)[]): boolean {
+  return values.every((v) => v === undefined || v === null || Number.isFinite(v));
+}
+
+function within(limit: number, ...values: number[]): boolean {
+  return values.every((v) => Math.abs(v) <= limit);
+}
+
+function toAction(ev: qemu_webrtc.v1.IInputEvent): Action | DropReason {
+  if (ev.key) {
+    const code = ev.key.code ?? '';
+    const qnum = code.length <= 64 ? qnumOf(code) : undefined;
+    if (qnum === undefined) return 'unknown_code';
+    return { kind: 'key', code, qnum, down: ev.key.down === true };
+  }
+  if (ev.move) {
+    const { x, y } = ev.move;
+    if (!finite(x, y)) return 'bad_number';
+    const px = x ?? 0;
+    const py = y ?? 0;
+    if (!within(MAX_ABS_COORD, px, py)) return 'out_of_range';
+    return { kind: 'move', x: px, y: py };
+  }
+  if (ev.relative) {
+    const { dx, dy } = ev.relative;
+    if (!finite(dx, dy)) return 'bad_number';
+    const rx = dx ?? 0;
+    const ry = dy ?? 0;
+    if (!within(MAX_REL_DELTA, rx, ry)) return 'out_of_range';
+    return { kind: 'relative', dx: rx, dy: ry };
+  }
+  if (ev.button) {
+    const button = qemuButtonOf(ev.button.button ?? 0);
+    if (button === undefined) return 'bad_button';
+    return { kind: 'button', button, down: ev.button.down === true };
+  }
+  if (ev.wheel) {
+    const { dx, dy } = ev.wheel;
+    if (!finite(dx, dy)) return 'bad_number';
+    const wx = dx ?? 0;
+    const wy = dy ?? 0;
+    if (!within(MAX_WHEEL_DELTA, wx, wy)) return 'out_of_range';
+    return { kind: 'wheel', dx: wx, dy: wy };
+  }
+  if (ev.touch) {
+    const { slot, x, y } = ev.touch;
+    const name = touchPhaseName(ev.touch.phase ?? TouchPhase.TOUCH_PHASE_UNSPECIFIED);
+    const s = slot ?? 0;
+    if (name === undefined || !Number.isInteger(s) || s < 0 || s > MAX_TOUCH_SLOT) return 'bad_touch';
+    if (!finite(x, y)) return 'bad_number';
+    const tx = x ?? 0;
+    const ty = y ?? 0;
+    if (!within(MAX_ABS_COORD, tx, ty)) return 'out_of_range';
+    return { kind: 'touch', slot: s, phase: name, x: tx, y: ty };
+  }
+  return { kind: 'releaseAll' };
+}
+
+function touchPhaseName(phase: qemu_webrtc.v1.TouchPhase): TouchPhaseName | undefined {
+  switch (phase) {
+    case TouchPhase.TOUCH_PHASE_BEGIN:
+      return 'begin';
+    case TouchPhase.TOUCH_PHASE_UPDATE:
+      return 'update';
+    case TouchPhase.TOUCH_PHASE_END:
+      return 'end';
+    case TouchPhase.TOUCH_PHASE_CANCEL:
+      return 'cancel';
+    default:
+      return undefined;
+  }
+}
+
+/** True for actions that only let go of something (never rate-limited or dropped for backlog). */
+export function isRelease(action: Action): boolean {
+  switch (action.kind) {
+    case 'key':
+    case 'button':
+      return !action.down;
+    case 'touch':
+      return action.phase === 'end' || action.phase === 'cancel';
+    case 'releaseAll':
+      return true;
+    default:
+      return false;
+  }
+}
