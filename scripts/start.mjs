@@ -13,14 +13,20 @@ const { values } = parseArgs({
     vm: { type: 'string' }, // D-Bus address of a running QEMU's -display dbus bus
     'demo-size': { type: 'string', default: '1280x720' },
     'nats-port': { type: 'string', default: '4222' },
+    'vm-id': { type: 'string', default: 'demo' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(`usage: bash scripts/start.sh [--vm DBUS_ADDRESS] [--demo-size WxH] [--nats-port N]
   --vm         the D-Bus address a QEMU started with -display dbus,addr=... is on (default: start the demo VM)
+  --vm-id      the VM's id in URLs and subjects (default demo)
   --demo-size  the demo VM's resolution (default 1280x720)`);
   process.exit(0);
+}
+if (!/^[A-Za-z0-9_-]{1,64}$/.test(values['vm-id'])) {
+  console.error(`--vm-id takes letters, digits, _ and - only, got ${values['vm-id']}`);
+  process.exit(2);
 }
 if (!/^\d{3,4}x\d{3,4}$/.test(values['demo-size'])) {
   console.error(`--demo-size must look like 1280x720, got ${values['demo-size']}`);
@@ -119,8 +125,17 @@ if (busAddress === undefined) {
   ]);
 }
 
+// The services, each its own process as in a deployment.
+const natsUrl = `nats://127.0.0.1:${values['nats-port']}`;
+const service = (name, env) =>
+  start(name, process.execPath, [join(root, `services/${name}/dist/src/main.js`)], { NATS_URL: natsUrl, ...env });
+service('capture', { DBUS_ADDRESS: busAddress, VM_ID: values['vm-id'], METRICS_PORT: '9101' });
+service('encoder', { METRICS_PORT: '9102', ENCODER_MAX_FPS: '30' });
+service('input', { INPUT_VMS: `${values['vm-id']}=${busAddress}`, METRICS_PORT: '9104' });
+
 console.log(`
 qemu-webrtc is running (Ctrl-C stops everything):
-  NATS         nats://127.0.0.1:${values['nats-port']}
+  NATS         ${natsUrl}
   VM display   ${busAddress}${values.vm === undefined ? `  (demo VM, ${values['demo-size']})` : ''}
+  metrics      capture http://127.0.0.1:9101/metrics  encoder :9102  input :9104
 `);
