@@ -128,7 +128,10 @@ if (busAddress === undefined) {
 // The services, each its own process as in a deployment.
 const natsUrl = `nats://127.0.0.1:${values['nats-port']}`;
 const service = (name, env) =>
-  start(name, process.execPath, [join(root, `services/${name}/dist/src/main.js`)], { NATS_URL: natsUrl, ...env });
+  start(name, process.execPath, [join(root, `services/${name}/dist/src/main.js`)], {
+    NATS_URL: natsUrl,
+    ...env,
+  });
 service('capture', { DBUS_ADDRESS: busAddress, VM_ID: values['vm-id'], METRICS_PORT: '9101' });
 service('encoder', { METRICS_PORT: '9102', ENCODER_MAX_FPS: '30' });
 service('input', { INPUT_VMS: `${values['vm-id']}=${busAddress}`, METRICS_PORT: '9104' });

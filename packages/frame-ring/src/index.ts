@@ -1,6 +1,6 @@
 export { FrameRingWriter, type FrameRingWriterOptions, type SlotWrite } from './frame-ring-writer.js';
 export { FrameRingReader, type SlotFrame } from './frame-ring-reader.js';
-export { type Rect, MAX_DAMAGE_RECTS } from './damage.js';
+export { type Rect, MAX_DAMAGE_RECTS, boundingBox } from './damage.js';
 export { ClosedError, RingFormatError } from './errors.js';
 export {
   bytesPerPixel,
