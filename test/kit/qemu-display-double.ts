@@ -65,6 +65,8 @@ export interface RecordedInputCall {
   interface: string;
   member: string;
   args: unknown[];
+  /** performance.now() in this process when the call arrived. */
+  atMs: number;
 }
 
 /** A display listener registered on the console and set up (authenticated, GetAll answered). */
@@ -131,7 +133,12 @@ class ConsoleInterface extends Interface {
     });
   }
   SetUIInfo(...args: unknown[]): void {
-    this.double.inputCalls.push({ interface: IFACE.console, member: 'SetUIInfo', args });
+    this.double.inputCalls.push({
+      interface: IFACE.console,
+      member: 'SetUIInfo',
+      args,
+      atMs: performance.now(),
+    });
   }
 }
 ConsoleInterface.configureMembers({
@@ -156,10 +163,15 @@ class RecordingKeyboardInterface extends Interface {
     super(IFACE.keyboard);
   }
   Press(keycode: number): void {
-    this.calls.push({ interface: IFACE.keyboard, member: 'Press', args: [keycode] });
+    this.calls.push({ interface: IFACE.keyboard, member: 'Press', args: [keycode], atMs: performance.now() });
   }
   Release(keycode: number): void {
-    this.calls.push({ interface: IFACE.keyboard, member: 'Release', args: [keycode] });
+    this.calls.push({
+      interface: IFACE.keyboard,
+      member: 'Release',
+      args: [keycode],
+      atMs: performance.now(),
+    });
   }
 }
 RecordingKeyboardInterface.configureMembers({
@@ -174,16 +186,21 @@ class RecordingMouseInterface extends Interface {
     super(IFACE.mouse);
   }
   Press(button: number): void {
-    this.calls.push({ interface: IFACE.mouse, member: 'Press', args: [button] });
+    this.calls.push({ interface: IFACE.mouse, member: 'Press', args: [button], atMs: performance.now() });
   }
   Release(button: number): void {
-    this.calls.push({ interface: IFACE.mouse, member: 'Release', args: [button] });
+    this.calls.push({ interface: IFACE.mouse, member: 'Release', args: [button], atMs: performance.now() });
   }
   SetAbsPosition(x: number, y: number): void {
-    this.calls.push({ interface: IFACE.mouse, member: 'SetAbsPosition', args: [x, y] });
+    this.calls.push({
+      interface: IFACE.mouse,
+      member: 'SetAbsPosition',
+      args: [x, y],
+      atMs: performance.now(),
+    });
   }
   RelMotion(dx: number, dy: number): void {
-    this.calls.push({ interface: IFACE.mouse, member: 'RelMotion', args: [dx, dy] });
+    this.calls.push({ interface: IFACE.mouse, member: 'RelMotion', args: [dx, dy], atMs: performance.now() });
   }
 }
 RecordingMouseInterface.configureMembers({

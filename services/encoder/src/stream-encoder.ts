@@ -47,7 +47,7 @@ export class StreamEncoder {
   private keyframeWanted = true;
   private lastKeyframeMs = -Infinity;
   private keyframeTimer: NodeJS.Timeout | undefined;
-  private lastEncodeMs = -Infinity;
+  private nextDueMs = -Infinity;
   private bitrateBps: number;
   private maxFps: number;
   private readonly logger: Logger;
@@ -103,7 +103,7 @@ export class StreamEncoder {
       while (this.latest && !this.closed) {
         const frame = this.latest;
         this.latest = undefined;
-        if (!this.keyframeWanted && performance.now() - this.lastEncodeMs < 1000 / this.maxFps) {
+        if (!this.keyframeWanted && !this.rateAllows(performance.now())) {
           this.opts.metrics.framesDropped.inc({ reason: 'rate' });
           continue;
         }
@@ -117,6 +117,18 @@ export class StreamEncoder {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * The frame-rate cap as a schedule, not a minimum gap: frames are due every 1/maxFps, a frame up
+   * to a quarter interval early still counts (a 60 fps source jitters), and the long-run rate
+   * stays at most maxFps.
+   */
+  private rateAllows(now: number): boolean {
+    const interval = 1000 / this.maxFps;
+    if (now < this.nextDueMs - interval / 4) return false;
+    this.nextDueMs = Math.max(this.nextDueMs, now) + interval;
+    return true;
   }
 
   private openEncoder(width: number, height: number): H264Encoder {
@@ -180,7 +192,6 @@ export class StreamEncoder {
     const forceKeyframe = this.keyframeWanted;
     this.keyframeWanted = false;
     const started = nowUs();
-    this.lastEncodeMs = performance.now();
     const au = await this.encoder.encode({
       data: slot.pixels,
       stride: slot.stride,
