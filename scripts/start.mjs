@@ -14,6 +14,7 @@ const { values } = parseArgs({
     'demo-size': { type: 'string', default: '1280x720' },
     'nats-port': { type: 'string', default: '4222' },
     'vm-id': { type: 'string', default: 'demo' },
+    port: { type: 'string', default: '8080' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -21,6 +22,7 @@ if (values.help) {
   console.log(`usage: bash scripts/start.sh [--vm DBUS_ADDRESS] [--demo-size WxH] [--nats-port N]
   --vm         the D-Bus address a QEMU started with -display dbus,addr=... is on (default: start the demo VM)
   --vm-id      the VM's id in URLs and subjects (default demo)
+  --port       the HTTP port of the browser client (default 8080)
   --demo-size  the demo VM's resolution (default 1280x720)`);
   process.exit(0);
 }
@@ -135,10 +137,13 @@ const service = (name, env) =>
 service('capture', { DBUS_ADDRESS: busAddress, VM_ID: values['vm-id'], METRICS_PORT: '9101' });
 service('encoder', { METRICS_PORT: '9102', ENCODER_MAX_FPS: '30' });
 service('input', { INPUT_VMS: `${values['vm-id']}=${busAddress}`, METRICS_PORT: '9104' });
+// Signaling prints the URL to open, with its generated control token (or set SIGNALING_TOKENS).
+service('signaling', { SIGNALING_PORT: values.port });
 
 console.log(`
 qemu-webrtc is running (Ctrl-C stops everything):
   NATS         ${natsUrl}
   VM display   ${busAddress}${values.vm === undefined ? `  (demo VM, ${values['demo-size']})` : ''}
   metrics      capture http://127.0.0.1:9101/metrics  encoder :9102  input :9104
+  browser      the signaling service prints the URL to open (with its token) below
 `);

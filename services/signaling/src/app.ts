@@ -1,0 +1,296 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Logger } from '@qemu-webrtc/common';
+import { requestToken, type Role, type TokenStore } from './auth.js';
+import type { ConsoleDirectory } from './console-directory.js';
+import type { BrowserIceServer } from './ice-servers.js';
+import type { SignalingMetrics } from './metrics.js';
+import { MAX_SDP_BYTES, SdpError, parseSdpFragment } from './sdp.js';
+import { CapacityError, type ViewerManager } from './viewer-manager.js';
+import { WS_HARD_LIMIT_BYTES } from './ws-protocol.js';
+import { WsSession } from './ws-session.js';
+
+/** The browser client's files: web/public (HTML, CSS) and web/dist (compiled scripts). */
+export const defaultWebDir = fileURLToPath(new URL('../../web', import.meta.url));
+
+export interface AppDeps {
+  logger: Logger;
+  tokens: TokenStore;
+  consoles: ConsoleDirectory;
+  viewers: ViewerManager;
+  metrics: SignalingMetrics;
+  iceServers: BrowserIceServer[];
+  defaultRendition: string;
+  health: () => { ok: boolean } & Record<string, unknown>;
+  webDir?: string;
+  https?: { cert: Buffer; key: Buffer };
+}
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const CONSOLE = /^\d{1,5}$/;
+
+const HTML_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+interface VmParams {
+  vm: string;
+  console: string;
+}
+
+function parseConsole(p: VmParams): { vmId: string; consoleId: number } | undefined {
+  if (!ID.test(p.vm) || !CONSOLE.test(p.console)) return undefined;
+  const consoleId = Number(p.console);
+  return consoleId <= 65535 ? { vmId: p.vm, consoleId } : undefined;
+}
+
+function problem(reply: FastifyReply, status: number, message: string): FastifyReply {
+  return reply.code(status).type('text/plain; charset=utf-8').send(`${message}\n`);
+}
+
+/**
+ * The HTTP side of signaling, built without listening (tests use inject/injectWS):
+ * GET / and /view/:vm/:console (the browser client), GET /api/consoles, GET /health, GET /metrics,
+ * WebSocket /ws?token=…, and WHEP: POST /whep/:vm/:console, PATCH/DELETE /whep/session/:id.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }),
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_SDP_BYTES,
+    ...(deps.https ? { https: deps.https } : {}),
+  }) as unknown as FastifyInstance;
+  const webDir = deps.webDir ?? defaultWebDir;
+
+  const roleOf = (req: FastifyRequest): Role | undefined =>
+    deps.tokens.roleOf(requestToken(req.headers, req.query));
+
+  const unauthorised = (reply: FastifyReply, json: boolean): FastifyReply => {
+    deps.metrics.rejected.inc({ reason: 'unauthorised' });
+    void reply.code(401).header('www-authenticate', 'Bearer realm="qemu-webrtc"');
+    return json
+      ? reply.send({
+          error: 'unauthorised',
+          message: 'a valid token is needed (?token=… or Authorization: Bearer …)',
+        })
+      : problem(reply, 401, 'a valid token is needed: Authorization: Bearer <token>');
+  };
+
+  app.addContentTypeParser(
+    ['application/sdp', 'application/trickle-ice-sdpfrag'],
+    { parseAs: 'string', bodyLimit: MAX_SDP_BYTES },
+    (_req, body, done) => done(null, body),
+  );
+
+  app.setErrorHandler((error: { statusCode?: number; message: string }, req, reply) => {
+    const status =
+      error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
+        ? error.statusCode
+        : 500;
+    if (status === 500) req.log.error({ err: error }, 'request failed');
+    deps.metrics.rejected.inc({ reason: `http_${status}` });
+    return problem(reply, status, status === 500 ? 'internal error' : error.message);
+  });
+
+  await app.register(fastifyWebsocket, { options: { maxPayload: WS_HARD_LIMIT_BYTES } });
+
+  // --- the browser client ---
+  const publicDir = join(webDir, 'public');
+  const distDir = join(webDir, 'dist');
+  await app.register(fastifyStatic, {
+    root: publicDir,
+    prefix: '/static/',
+    index: false,
+    setHeaders: (res) => {
+      res.setHeader('x-content-type-options', 'nosniff');
+    },
+  });
+  await app.register(fastifyStatic, {
+    root: distDir,
+    prefix: '/js/',
+    decorateReply: false,
+    index: false,
+    setHeaders: (res) => {
+      res.setHeader('x-content-type-options', 'nosniff');
+    },
+  });
+  const page = (name: string): string | undefined => {
+    const path = join(publicDir, name);
+    return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  };
+  const sendPage = (reply: FastifyReply, name: string): FastifyReply => {
+    const html = page(name);
+    if (html === undefined) return problem(reply, 500, `the browser client is not built (${name} missing)`);
+    return reply.headers(HTML_HEADERS).type('text/html; charset=utf-8').send(html);
+  };
+  app.get('/', (_req, reply) => sendPage(reply, 'index.html'));
+  app.get('/favicon.ico', (_req, reply) => reply.code(204).send());
+  app.get<{ Params: VmParams }>('/view/:vm/:console', (req, reply) => {
+    if (!parseConsole(req.params)) return problem(reply, 404, 'no such console');
+    return sendPage(reply, 'player.html');
+  });
+
+  // --- API ---
+  app.get('/api/consoles', (req, reply) => {
+    const role = roleOf(req);
+    if (!role) return unauthorised(reply, true);
+    return reply.header('cache-control', 'no-store').send({ role, consoles: deps.consoles.list() });
+  });
+  app.get('/health', (_req, reply) => {
+    const h = deps.health();
+    return reply.code(h.ok ? 200 : 503).send(h);
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(text);
+  });
+
+  // --- WebSocket signaling ---
+  app.get(
+    '/ws',
+    {
+      websocket: true,
+      preValidation: async (req, reply) => {
+        if (!roleOf(req)) await unauthorised(reply, true);
+      },
+    },
+    (socket, req) => {
+      const role = roleOf(req);
+      if (!role) {
+        socket.close(4401, 'unauthorised');
+        return;
+      }
+      new WsSession(socket, role, {
+        viewers: deps.viewers,
+        consoles: deps.consoles,
+        metrics: deps.metrics,
+        logger: deps.logger.child({ component: 'ws' }),
+        iceServers: deps.iceServers,
+        defaultRendition: deps.defaultRendition,
+      });
+    },
+  );
+
+  // --- WHEP (RFC 9725) ---
+  const whepLinks = deps.iceServers.map((s) => {
+    const cred =
+      s.username !== undefined
+        ? `; username="${s.username}"; credential="${s.credential ?? ''}"; credential-type="password"`
+        : '';
+    return `<${s.urls}>; rel="ice-server"${cred}`;
+  });
+  const cors = (reply: FastifyReply): FastifyReply =>
+    reply.headers({
+      'access-control-allow-origin': '*',
+      'access-control-allow-methods': 'POST, PATCH, DELETE, OPTIONS',
+      'access-control-allow-headers': 'authorization, content-type, if-match',
+      'access-control-expose-headers': 'location, link, etag, accept-patch',
+    });
+  app.options('/whep/:vm/:console', (_req, reply) =>
+    cors(reply).code(204).header('accept-post', 'application/sdp').send(),
+  );
+  app.options('/whep/session/:id', (_req, reply) =>
+    cors(reply).code(204).header('accept-patch', 'application/trickle-ice-sdpfrag').send(),
+  );
+  const mediaType = (req: FastifyRequest): string | undefined =>
+    req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  // Before a WHEP body is read: who asks, and is the body of the right kind at all.
+  app.addHook('onRequest', async (req, reply) => {
+    const route = req.routeOptions.url;
+    if (route === '/whep/:vm/:console' && req.method === 'POST') {
+      cors(reply);
+      if (!roleOf(req)) return unauthorised(reply, false);
+      if (mediaType(req) !== 'application/sdp') {
+        return problem(reply, 415, 'the offer must be sent as Content-Type: application/sdp');
+      }
+    } else if (route === '/whep/session/:id' && req.method === 'PATCH') {
+      cors(reply);
+      if (mediaType(req) !== 'application/trickle-ice-sdpfrag') {
+        return problem(reply, 415, 'expected Content-Type: application/trickle-ice-sdpfrag');
+      }
+    }
+    return undefined;
+  });
+  app.post<{ Params: VmParams; Querystring: { rendition?: string } }>(
+    '/whep/:vm/:console',
+    async (req, reply) => {
+      const role = roleOf(req);
+      if (!role) return unauthorised(reply, false);
+      const target = parseConsole(req.params);
+      const rendition = req.query.rendition ?? deps.defaultRendition;
+      if (!target || !ID.test(rendition)) return problem(reply, 404, 'no such console');
+      const entry = deps.consoles.get(target.vmId, target.consoleId);
+      if (!entry?.graphic)
+        return problem(reply, 404, `no console ${target.consoleId} of VM "${target.vmId}" is known here`);
+      if (!entry.running) {
+        return problem(reply.header('retry-after', '5'), 503, `VM "${target.vmId}" is not running`);
+      }
+      const offer = typeof req.body === 'string' ? req.body : '';
+      let session: { answer: string; resource: string };
+      try {
+        session = await deps.viewers.answer(role, { ...target, rendition }, offer);
+      } catch (error) {
+        if (error instanceof SdpError) {
+          deps.metrics.rejected.inc({ reason: 'bad_sdp' });
+          return problem(
+            reply,
+            error.message.startsWith('the offer has no H.264') ? 406 : 400,
+            error.message,
+          );
+        }
+        if (error instanceof CapacityError)
+          return problem(reply.header('retry-after', '10'), 503, error.message);
+        // libdatachannel refused the SDP: the offer is at fault (we built nothing else).
+        deps.metrics.rejected.inc({ reason: 'bad_sdp' });
+        return problem(
+          reply,
+          400,
+          `the offer was refused: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+      void reply
+        .code(201)
+        .type('application/sdp')
+        .header('location', `/whep/session/${session.resource}`)
+        .header('accept-patch', 'application/trickle-ice-sdpfrag');
+      if (whepLinks.length > 0) void reply.header('link', whepLinks);
+      return reply.send(session.answer);
+    },
+  );
+  app.patch<{ Params: { id: string } }>('/whep/session/:id', (req, reply) => {
+    const viewer = deps.viewers.whep(req.params.id);
+    if (!viewer) return problem(reply, 404, 'no such WHEP session');
+    const frag = typeof req.body === 'string' ? req.body : '';
+    if (/^a=ice-(ufrag|pwd):/m.test(frag) && !/^a=candidate:/m.test(frag)) {
+      return problem(reply, 405, 'ICE restarts are not supported: start a new session');
+    }
+    try {
+      for (const c of parseSdpFragment(frag)) viewer.addRemoteCandidate(c.candidate, c.mid);
+    } catch (error) {
+      return problem(reply, 400, error instanceof Error ? error.message : String(error));
+    }
+    return reply.code(204).send();
+  });
+  app.delete<{ Params: { id: string } }>('/whep/session/:id', (req, reply) => {
+    cors(reply);
+    const viewer = deps.viewers.whep(req.params.id);
+    if (!viewer) return problem(reply, 404, 'no such WHEP session');
+    viewer.close('WHEP session deleted');
+    return reply.code(200).send();
+  });
+
+  return app;
+}

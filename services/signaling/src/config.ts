@@ -1,0 +1,65 @@
+import { commonConfigShape, envBoolean, z } from '@qemu-webrtc/common';
+import { parseIceServers } from './ice-servers.js';
+import { parseTokens } from './auth.js';
+
+function parsed<T>(parse: (v: string) => T) {
+  return (v: string, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(v);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+      return z.NEVER;
+    }
+  };
+}
+
+function parsePortRange(v: string): { begin: number; end: number } {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(v.trim());
+  const begin = Number(m?.[1]);
+  const end = Number(m?.[2] ?? m?.[1]);
+  if (!m || begin < 1 || end > 65535 || end < begin) {
+    throw new Error(`expected PORT or BEGIN-END within 1..65535, got ${JSON.stringify(v)}`);
+  }
+  return { begin, end };
+}
+
+export const signalingConfigShape = {
+  ...commonConfigShape,
+  /** HTTP(S) + WebSocket port (0 picks a free one). */
+  SIGNALING_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /**
+   * Viewer tokens: "token:role,token:role" with role "control" (view and control) or "view".
+   * Unset: one control token is generated at start and printed with the URL to open.
+   */
+  SIGNALING_TOKENS: z.string().transform(parsed(parseTokens)).optional(),
+  /** The URL users open, for the start-up message (default: http(s)://HTTP_HOST:port). */
+  SIGNALING_PUBLIC_URL: z.url().optional(),
+  /** STUN/TURN servers: "stun:host:port,turn:user:pass@host:port?transport=tcp,turns:…". */
+  ICE_SERVERS: z.string().default('').transform(parsed(parseIceServers)),
+  /** Local address the WebRTC (ICE) sockets bind to; host candidates are on it only. */
+  ICE_BIND_ADDRESS: z.string().optional(),
+  /** UDP port or range for WebRTC, e.g. "40000-40100" (default: any). */
+  ICE_PORT_RANGE: z.string().transform(parsed(parsePortRange)).optional(),
+  /** Every viewer on one UDP port (the first of ICE_PORT_RANGE): one port to open in a container. */
+  ICE_UDP_MUX: envBoolean.default(false),
+  /** Optional TLS: certificate and key (PEM files). */
+  TLS_CERT: z.string().optional(),
+  TLS_KEY: z.string().optional(),
+  /** The rendition a viewer gets when it does not ask for one. */
+  DEFAULT_RENDITION: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+    .default('full'),
+  MAX_VIEWERS: z.coerce.number().int().min(1).max(10_000).default(200),
+  /** Minimum time between two keyframe requests sent to the encoder of one stream. */
+  KEYFRAME_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(300),
+  /** Input events a viewer may send per second (sustained), and in one burst. */
+  INPUT_RATE: z.coerce.number().int().min(1).max(100_000).default(500),
+  INPUT_BURST: z.coerce.number().int().min(1).max(100_000).default(200),
+  /** A console not announced by capture for this long is "not running". */
+  CONSOLE_STALE_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000),
+  /** Directory of the browser client (default: this package's web/). */
+  WEB_DIR: z.string().optional(),
+};
+
+export type SignalingConfig = z.infer<z.ZodObject<typeof signalingConfigShape>>;

@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { cleanup as rtcCleanup, type RtcConfig } from 'node-datachannel';
+import {
+  connectNats,
+  drainNats,
+  subjects,
+  subscribeProto,
+  type Logger,
+  type NatsConnection,
+} from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { buildApp } from './app.js';
+import { TokenStore } from './auth.js';
+import type { SignalingConfig } from './config.js';
+import { ConsoleDirectory } from './console-directory.js';
+import { CursorHub } from './cursor-hub.js';
+import { toBrowserIceServer, toNdcIceServer } from './ice-servers.js';
+import { SignalingMetrics } from './metrics.js';
+import { StreamHub } from './stream-hub.js';
+import { ViewerManager } from './viewer-manager.js';
+import { rtcObjectsAlive } from './viewer.js';
+
+const { ConsoleInfo } = qemu_webrtc.v1;
+
+/** node-datachannel settings from the configuration. */
+export function rtcConfigOf(config: SignalingConfig): RtcConfig {
+  return {
+    iceServers: config.ICE_SERVERS.map(toNdcIceServer),
+    ...(config.ICE_BIND_ADDRESS !== undefined ? { bindAddress: config.ICE_BIND_ADDRESS } : {}),
+    ...(config.ICE_PORT_RANGE !== undefined
+      ? { portRangeBegin: config.ICE_PORT_RANGE.begin, portRangeEnd: config.ICE_PORT_RANGE.end }
+      : {}),
+    ...(config.ICE_UDP_MUX ? { enableIceUdpMux: true } : {}),
+  };
+}
+
+/**
+ * The signaling service: keeps the list of consoles from capture's ConsoleInfo, serves the browser
+ * client and the API, and connects viewers (WebSocket signaling or WHEP) to encoded streams.
+ */
+export class SignalingService {
+  /** Services alive in this process: libdatachannel's global cleanup waits for the last one. */
+  private static live = 0;
+  readonly metrics: SignalingMetrics;
+  readonly consoles: ConsoleDirectory;
+  readonly tokens: TokenStore;
+  readonly hub: StreamHub;
+  readonly cursors: CursorHub;
+  readonly viewers: ViewerManager;
+  private destroyed = false;
+  private listening = false;
+
+  private constructor(
+    readonly config: SignalingConfig,
+    private readonly logger: Logger,
+    private readonly nc: NatsConnection,
+    readonly app: FastifyInstance,
+    parts: {
+      metrics: SignalingMetrics;
+      consoles: ConsoleDirectory;
+      tokens: TokenStore;
+      hub: StreamHub;
+      cursors: CursorHub;
+      viewers: ViewerManager;
+    },
+  ) {
+    this.metrics = parts.metrics;
+    this.consoles = parts.consoles;
+    this.tokens = parts.tokens;
+    this.hub = parts.hub;
+    this.cursors = parts.cursors;
+    this.viewers = parts.viewers;
+  }
+
+  static async create(config: SignalingConfig, logger: Logger): Promise<SignalingService> {
+    if (config.ICE_UDP_MUX && config.ICE_PORT_RANGE === undefined) {
+      throw new Error('ICE_UDP_MUX needs ICE_PORT_RANGE: the UDP port every viewer shares');
+    }
+    if ((config.TLS_CERT === undefined) !== (config.TLS_KEY === undefined)) {
+      throw new Error('TLS_CERT and TLS_KEY go together: set both or neither');
+    }
+    const https =
+      config.TLS_CERT !== undefined && config.TLS_KEY !== undefined
+        ? { cert: readFileSync(config.TLS_CERT), key: readFileSync(config.TLS_KEY) }
+        : undefined;
+    const nc = await connectNats(
+      { url: config.NATS_URL, user: config.NATS_USER, password: config.NATS_PASSWORD, name: 'signaling' },
+      logger.child({ component: 'nats' }),
+    );
+    const metrics = new SignalingMetrics();
+    const consoles = new ConsoleDirectory(config.CONSOLE_STALE_MS);
+    const tokens = new TokenStore(config.SIGNALING_TOKENS);
+    const hub = new StreamHub(
+      nc,
+      metrics,
+      logger.child({ component: 'streams' }),
+      config.KEYFRAME_MIN_INTERVAL_MS,
+    );
+    const cursors = new CursorHub(nc, metrics, logger.child({ component: 'cursor' }));
+    const viewers = new ViewerManager(
+      {
+        nc,
+        hub,
+        cursors,
+        metrics,
+        logger: logger.child({ component: 'viewer' }),
+        rtc: rtcConfigOf(config),
+        inputRate: config.INPUT_RATE,
+        inputBurst: config.INPUT_BURST,
+      },
+      config.MAX_VIEWERS,
+    );
+    const holder: { service?: SignalingService } = {};
+    const app = await buildApp({
+      logger,
+      tokens,
+      consoles,
+      viewers,
+      metrics,
+      iceServers: config.ICE_SERVERS.map(toBrowserIceServer),
+      defaultRendition: config.DEFAULT_RENDITION,
+      health: () => holder.service?.health() ?? { ok: false },
+      ...(config.WEB_DIR !== undefined ? { webDir: config.WEB_DIR } : {}),
+      ...(https ? { https } : {}),
+    });
+    const service = new SignalingService(config, logger, nc, app, {
+      metrics,
+      consoles,
+      tokens,
+      hub,
+      cursors,
+      viewers,
+    });
+    holder.service = service;
+    SignalingService.live++;
+    return service;
+  }
+
+  health(): { ok: boolean } & Record<string, unknown> {
+    return {
+      ok: !this.nc.isClosed() && !this.destroyed,
+      viewers: this.viewers.size,
+      rtcObjects: rtcObjectsAlive(),
+      streams: this.hub.summary(),
+      consoles: this.consoles.list().length,
+    };
+  }
+
+  /** The port the server listens on (after start()). */
+  get port(): number {
+    const address = this.app.server.address();
+    return typeof address === 'object' && address !== null ? address.port : 0;
+  }
+
+  /** The URL to open, with the token when it was generated here. */
+  get url(): string {
+    const scheme = this.config.TLS_CERT !== undefined ? 'https' : 'http';
+    const host = this.config.HTTP_HOST.includes(':') ? `[${this.config.HTTP_HOST}]` : this.config.HTTP_HOST;
+    const base = this.config.SIGNALING_PUBLIC_URL ?? `${scheme}://${host}:${this.port}`;
+    return this.tokens.generated !== undefined
+      ? `${base.replace(/\/$/, '')}/?token=${this.tokens.generated}`
+      : base;
+  }
+
+  async start(): Promise<void> {
+    subscribeProto(this.nc, subjects.consoleInfoAll, ConsoleInfo, (info) => this.consoles.update(info), {
+      logger: this.logger,
+      onBadMessage: () => this.metrics.rejected.inc({ reason: 'bad_console_info' }),
+    });
+    await this.nc.flush();
+    this.nc.publish(subjects.consoleRefresh);
+    await this.app.listen({ host: this.config.HTTP_HOST, port: this.config.SIGNALING_PORT });
+    this.listening = true;
+    if (this.tokens.generated !== undefined) {
+      this.logger.info({ url: this.url }, `open ${this.url} (a control token was generated for this run)`);
+    } else {
+      this.logger.info({ url: this.url }, `signaling listening on ${this.url}`);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.viewers.closeAll('server shutting down');
+    this.hub.close();
+    this.cursors.close();
+    if (this.listening) await this.app.close();
+    else await this.app.close().catch(() => undefined);
+    await drainNats(this.nc);
+    // With NATS unreachable, a drain can end without closing the connection (it would then
+    // reconnect for ever and keep the process alive).
+    if (!this.nc.isClosed()) await this.nc.close();
+    // libdatachannel's threads keep the process alive (for seconds, or for ever while a callback
+    // is registered) until its global cleanup; it also closes any peer connection still open.
+    if (--SignalingService.live === 0) rtcCleanup();
+  }
+}

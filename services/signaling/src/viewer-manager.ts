@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import type { StreamKey } from '@qemu-webrtc/common';
+import type { Role } from './auth.js';
+import { Viewer, type Transport, type ViewerContext } from './viewer.js';
+
+/** Why a viewer cannot be added. */
+export class CapacityError extends Error {
+  override readonly name = 'CapacityError';
+}
+
+/** Every viewer of this process, the viewer limit, and WHEP resources by id. */
+export class ViewerManager {
+  private readonly viewers = new Map<string, Viewer>();
+  private readonly whepResources = new Map<string, Viewer>();
+  private closing = false;
+
+  constructor(
+    readonly ctx: ViewerContext,
+    private readonly maxViewers: number,
+  ) {}
+
+  get size(): number {
+    return this.viewers.size;
+  }
+
+  private checkCapacity(): void {
+    if (this.closing) throw new CapacityError('the server is shutting down');
+    if (this.viewers.size >= this.maxViewers) {
+      this.ctx.metrics.rejected.inc({ reason: 'too_many_viewers' });
+      throw new CapacityError(`this server already has its maximum of ${this.maxViewers} viewers`);
+    }
+  }
+
+  private track(viewer: Viewer, transport: Transport, resource?: string): void {
+    this.viewers.set(viewer.id, viewer);
+    if (resource !== undefined) this.whepResources.set(resource, viewer);
+    this.ctx.metrics.viewers.inc({ transport });
+    viewer.once('closed', () => {
+      this.viewers.delete(viewer.id);
+      if (resource !== undefined) this.whepResources.delete(resource);
+      this.ctx.metrics.viewers.dec({ transport });
+    });
+  }
+
+  /** Browser client over the WebSocket: we offer. */
+  offer(role: Role, stream: StreamKey): { viewer: Viewer; offer: string } {
+    this.checkCapacity();
+    const result = Viewer.createOffering({ id: newId('v'), role, stream, transport: 'ws' }, this.ctx);
+    this.track(result.viewer, 'ws');
+    return result;
+  }
+
+  /** WHEP: the client offers; returns our answer and the resource id for PATCH/DELETE. */
+  async answer(
+    role: Role,
+    stream: StreamKey,
+    offerSdp: string,
+  ): Promise<{ viewer: Viewer; answer: string; resource: string }> {
+    this.checkCapacity();
+    const result = await Viewer.createAnswering(
+      { id: newId('w'), role, stream, transport: 'whep' },
+      this.ctx,
+      offerSdp,
+    );
+    if (this.closing) {
+      result.viewer.close('server shutting down');
+      throw new CapacityError('the server is shutting down');
+    }
+    const resource = randomBytes(16).toString('base64url');
+    this.track(result.viewer, 'whep', resource);
+    return { ...result, resource };
+  }
+
+  whep(resource: string): Viewer | undefined {
+    return this.whepResources.get(resource);
+  }
+
+  closeAll(reason: string): void {
+    this.closing = true;
+    for (const v of [...this.viewers.values()]) v.close(reason);
+  }
+}
+
+/** A viewer id: short, random, subject- and log-safe. */
+function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}

@@ -1,0 +1,196 @@
+import type { WebSocket } from '@fastify/websocket';
+import { nowUs, type Logger } from '@qemu-webrtc/common';
+import type { Role } from './auth.js';
+import type { ConsoleDirectory, ConsoleEntry } from './console-directory.js';
+import type { BrowserIceServer } from './ice-servers.js';
+import type { SignalingMetrics } from './metrics.js';
+import { TokenBucket } from './rate-limit.js';
+import type { Viewer } from './viewer.js';
+import { CapacityError, type ViewerManager } from './viewer-manager.js';
+import {
+  MAX_WS_MESSAGE_BYTES,
+  clientMessageSchema,
+  type ErrorCode,
+  type ServerMessage,
+} from './ws-protocol.js';
+
+export interface WsSessionDeps {
+  viewers: ViewerManager;
+  consoles: ConsoleDirectory;
+  metrics: SignalingMetrics;
+  logger: Logger;
+  iceServers: BrowserIceServer[];
+  defaultRendition: string;
+}
+
+/** After this many refused messages in a row the socket is closed (policy violation). */
+const MAX_STRIKES = 50;
+
+/**
+ * One browser's signaling socket: it asks to watch a console, we offer (H.264 video + DataChannels),
+ * it answers, candidates go both ways. Every bad message gets an error back on this socket only.
+ */
+export class WsSession {
+  private viewer: Viewer | undefined;
+  private readonly bucket = new TokenBucket(40, 200);
+  private strikes = 0;
+  private closed = false;
+  private readonly onConsoleChanged = (entry: ConsoleEntry): void => {
+    const s = this.viewer?.opts.stream;
+    if (s && entry.vmId === s.vmId && entry.consoleId === s.consoleId)
+      this.send({ type: 'console', console: entry });
+  };
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly role: Role,
+    private readonly deps: WsSessionDeps,
+  ) {
+    socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    socket.on('close', () => this.onClose());
+    socket.on('error', (error) => deps.logger.debug({ err: error }, 'websocket error'));
+    deps.consoles.on('changed', this.onConsoleChanged);
+    this.send({ type: 'hello', role, iceServers: deps.iceServers });
+  }
+
+  private send(message: ServerMessage): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  private error(code: string, message: string, fatal = false): void {
+    this.deps.metrics.rejected.inc({ reason: `ws_${code}` });
+    this.send({ type: 'error', code, message, fatal });
+  }
+
+  private strike(code: ErrorCode, message: string): void {
+    this.error(code, message);
+    if (++this.strikes >= MAX_STRIKES) {
+      this.socket.close(1008, 'too many bad messages');
+    }
+  }
+
+  private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (this.closed) return;
+    if (!this.bucket.take()) {
+      this.strike('rate-limited', 'too many messages; slow down');
+      return;
+    }
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
+    if (size > MAX_WS_MESSAGE_BYTES) {
+      this.strike('too-large', `messages are limited to ${MAX_WS_MESSAGE_BYTES} bytes`);
+      return;
+    }
+    if (isBinary) {
+      this.strike('bad-message', 'messages must be JSON text');
+      return;
+    }
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString('utf8')
+      : Buffer.from(data as ArrayBuffer).toString('utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      this.strike('bad-message', 'messages must be JSON');
+      return;
+    }
+    const parsed = clientMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      this.strike(
+        'bad-message',
+        `bad message${issue ? `: ${issue.path.join('.') || '(root)'} ${issue.message}` : ''}`,
+      );
+      return;
+    }
+    this.strikes = 0;
+    const m = parsed.data;
+    switch (m.type) {
+      case 'watch':
+        this.watch(m.vm, m.console, m.rendition ?? this.deps.defaultRendition);
+        break;
+      case 'answer':
+        if (!this.viewer) {
+          this.error('not-watching', 'send "watch" first');
+          return;
+        }
+        try {
+          this.viewer.setAnswer(m.sdp);
+        } catch (error) {
+          this.error('negotiation-failed', `the answer was refused: ${errorText(error)}`, true);
+          this.viewer.close('bad answer');
+        }
+        break;
+      case 'candidate':
+        if (!this.viewer) {
+          this.error('not-watching', 'send "watch" first');
+          return;
+        }
+        if (m.candidate === '') return; // end of candidates
+        try {
+          this.viewer.addRemoteCandidate(m.candidate, m.mid);
+        } catch (error) {
+          this.error('bad-message', `bad ICE candidate: ${errorText(error)}`);
+        }
+        break;
+      case 'ping':
+        this.send({ type: 'pong', t: m.t, serverUs: nowUs() });
+        break;
+    }
+  }
+
+  private watch(vmId: string, consoleId: number, rendition: string): void {
+    if (this.viewer && !this.viewer.closed) {
+      this.error('already-watching', 'this connection already watches a console');
+      return;
+    }
+    const entry = this.deps.consoles.get(vmId, consoleId);
+    if (!entry?.graphic) {
+      this.error('unknown-console', `no console ${consoleId} of VM "${vmId}" is known here`, true);
+      return;
+    }
+    if (!entry.running) {
+      this.error(
+        'vm-not-running',
+        `VM "${vmId}" is not running (capture has not announced it recently)`,
+        true,
+      );
+      return;
+    }
+    let result: { viewer: Viewer; offer: string };
+    try {
+      result = this.deps.viewers.offer(this.role, { vmId, consoleId, rendition });
+    } catch (error) {
+      if (error instanceof CapacityError) this.error('too-many-viewers', error.message, true);
+      else {
+        this.deps.logger.error({ err: error }, 'could not create a peer connection');
+        this.error('negotiation-failed', 'the server could not create a connection', true);
+      }
+      return;
+    }
+    const viewer = result.viewer;
+    this.viewer = viewer;
+    viewer.on('candidate', (candidate, mid) => this.send({ type: 'candidate', candidate, mid }));
+    viewer.on('state', (state) => this.send({ type: 'state', state }));
+    viewer.on('notice', (code, message) => this.error(code, message));
+    viewer.once('closed', (reason) => {
+      if (reason === 'connection failed' || reason === 'connect timeout') {
+        this.error('connection-failed', `the WebRTC connection failed (${reason})`, true);
+      }
+      this.send({ type: 'closed', reason });
+    });
+    this.send({ type: 'console', console: entry });
+    this.send({ type: 'offer', sdp: result.offer, viewerId: viewer.id });
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.consoles.off('changed', this.onConsoleChanged);
+    this.viewer?.close('left');
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

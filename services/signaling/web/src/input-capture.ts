@@ -1,0 +1,196 @@
+import { containBox, toConsole, type ContentBox } from './geometry.js';
+
+/** Input messages the server accepts on the "input" DataChannel (see the server's input.ts). */
+export type InputMessage =
+  | { t: 'key'; code: string; down: boolean; ts: number }
+  | { t: 'move'; x: number; y: number; ts: number }
+  | { t: 'rel'; dx: number; dy: number; ts: number }
+  | { t: 'button'; button: number; down: boolean; ts: number }
+  | { t: 'wheel'; dx: number; dy: number; ts: number }
+  | {
+      t: 'touch';
+      slot: number;
+      phase: 'begin' | 'update' | 'end' | 'cancel';
+      x: number;
+      y: number;
+      ts: number;
+    }
+  | { t: 'release'; ts: number };
+
+export interface ConsoleGeometry {
+  width: number;
+  height: number;
+  mouseIsAbsolute: boolean;
+  hasMultitouch: boolean;
+  touchMaxSlots: number;
+}
+
+interface InputSink {
+  send(message: InputMessage): void;
+  /** The local pointer moved over the picture (for drawing the cursor at once). */
+  pointer(x: number | undefined, y: number | undefined): void;
+}
+
+const KEY_CODE = /^[A-Za-z][A-Za-z0-9]{0,31}$/;
+
+/**
+ * Turns the stage's keyboard, mouse, wheel and touch events into input messages: keys by
+ * KeyboardEvent.code (layout-independent) with the browser's own handling suppressed while the
+ * stage has focus; pointer positions mapped exactly to console pixels through the letterboxing;
+ * pointer lock for relative mode; touch slots for multitouch consoles.
+ */
+export class InputCapture {
+  private readonly heldKeys = new Set<string>();
+  private readonly heldButtons = new Set<number>();
+  private readonly touchSlots = new Map<number, number>();
+  private geometry: ConsoleGeometry | undefined;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly stage: HTMLElement,
+    private readonly video: HTMLVideoElement,
+    private readonly sink: InputSink,
+  ) {
+    const opts = { signal: this.abort.signal };
+    stage.addEventListener('keydown', (e) => this.onKey(e, true), opts);
+    stage.addEventListener('keyup', (e) => this.onKey(e, false), opts);
+    stage.addEventListener('blur', () => this.releaseAll(), opts);
+    stage.addEventListener('pointermove', (e) => this.onPointerMove(e), opts);
+    stage.addEventListener('pointerdown', (e) => this.onPointerButton(e, true), opts);
+    stage.addEventListener('pointerup', (e) => this.onPointerButton(e, false), opts);
+    stage.addEventListener('pointercancel', (e) => this.onPointerButton(e, false), opts);
+    stage.addEventListener('pointerleave', () => this.sink.pointer(undefined, undefined), opts);
+    stage.addEventListener('wheel', (e) => this.onWheel(e), { ...opts, passive: false });
+    stage.addEventListener('contextmenu', (e) => e.preventDefault(), opts);
+    document.addEventListener(
+      'pointerlockchange',
+      () => {
+        stage.classList.toggle('pointer-locked', document.pointerLockElement === stage);
+      },
+      opts,
+    );
+  }
+
+  setConsole(geometry: ConsoleGeometry): void {
+    this.geometry = geometry;
+  }
+
+  /** Where the picture is inside the stage (CSS pixels). */
+  box(): ContentBox {
+    return containBox(
+      this.stage.clientWidth,
+      this.stage.clientHeight,
+      this.video.videoWidth,
+      this.video.videoHeight,
+    );
+  }
+
+  private now(): number {
+    return performance.timeOrigin + performance.now();
+  }
+
+  private onKey(e: KeyboardEvent, down: boolean): void {
+    if (!KEY_CODE.test(e.code)) return;
+    // Everything goes to the guest while the stage has focus: no browser shortcuts.
+    e.preventDefault();
+    e.stopPropagation();
+    if (down) this.heldKeys.add(e.code);
+    else if (!this.heldKeys.delete(e.code)) return;
+    this.sink.send({ t: 'key', code: e.code, down, ts: this.now() });
+  }
+
+  private point(e: PointerEvent, clamp = false): { x: number; y: number } | undefined {
+    const g = this.geometry;
+    if (!g || g.width <= 0) return undefined;
+    const rect = this.stage.getBoundingClientRect();
+    return toConsole(e.clientX - rect.left, e.clientY - rect.top, this.box(), g.width, g.height, clamp);
+  }
+
+  private relative(): boolean {
+    return this.geometry?.mouseIsAbsolute === false && document.pointerLockElement === this.stage;
+  }
+
+  private onPointerMove(e: PointerEvent): void {
+    if (e.pointerType === 'touch' && this.geometry?.hasMultitouch) {
+      this.onTouch(e, 'update');
+      return;
+    }
+    if (this.relative()) {
+      const box = this.box();
+      const g = this.geometry;
+      const scale = g && box.width > 0 ? g.width / box.width : 1;
+      this.sink.send({ t: 'rel', dx: e.movementX * scale, dy: e.movementY * scale, ts: this.now() });
+      return;
+    }
+    const p = this.point(e, this.heldButtons.size > 0);
+    const rect = this.stage.getBoundingClientRect();
+    this.sink.pointer(p ? e.clientX - rect.left : undefined, p ? e.clientY - rect.top : undefined);
+    if (p) this.sink.send({ t: 'move', x: p.x, y: p.y, ts: this.now() });
+  }
+
+  private onPointerButton(e: PointerEvent, down: boolean): void {
+    this.stage.focus({ preventScroll: true });
+    if (e.pointerType === 'touch' && this.geometry?.hasMultitouch) {
+      this.onTouch(e, down ? 'begin' : e.type === 'pointercancel' ? 'cancel' : 'end');
+      return;
+    }
+    e.preventDefault();
+    if (down && this.geometry?.mouseIsAbsolute === false && document.pointerLockElement !== this.stage) {
+      void this.stage.requestPointerLock();
+    }
+    if (e.button < 0 || e.button > 4) return;
+    if (down) {
+      try {
+        this.stage.setPointerCapture(e.pointerId);
+      } catch {
+        // not an active pointer (synthetic events): no capture, no harm
+      }
+      const p = this.relative() ? undefined : this.point(e);
+      if (!this.relative() && !p) return; // on the letterbox bars
+      if (p) this.sink.send({ t: 'move', x: p.x, y: p.y, ts: this.now() });
+      this.heldButtons.add(e.button);
+    } else if (!this.heldButtons.delete(e.button)) {
+      return;
+    }
+    this.sink.send({ t: 'button', button: e.button, down, ts: this.now() });
+  }
+
+  private onTouch(e: PointerEvent, phase: 'begin' | 'update' | 'end' | 'cancel'): void {
+    e.preventDefault();
+    let slot = this.touchSlots.get(e.pointerId);
+    if (phase === 'begin') {
+      const max = Math.min(this.geometry?.touchMaxSlots ?? 10, 32) || 10;
+      const used = new Set(this.touchSlots.values());
+      for (let s = 0; s < max && slot === undefined; s++) if (!used.has(s)) slot = s;
+      if (slot === undefined) return;
+      this.touchSlots.set(e.pointerId, slot);
+    }
+    if (slot === undefined) return;
+    if (phase === 'end' || phase === 'cancel') this.touchSlots.delete(e.pointerId);
+    const p = this.point(e, true);
+    if (!p) return;
+    this.sink.send({ t: 'touch', slot, phase, x: p.x, y: p.y, ts: this.now() });
+  }
+
+  private onWheel(e: WheelEvent): void {
+    e.preventDefault();
+    const unit =
+      e.deltaMode === WheelEvent.DOM_DELTA_LINE ? 16 : e.deltaMode === WheelEvent.DOM_DELTA_PAGE ? 400 : 1;
+    const dx = Math.max(-100_000, Math.min(100_000, e.deltaX * unit));
+    const dy = Math.max(-100_000, Math.min(100_000, e.deltaY * unit));
+    if (dx !== 0 || dy !== 0) this.sink.send({ t: 'wheel', dx, dy, ts: this.now() });
+  }
+
+  /** Lets go of every key and button (focus lost, page hidden). */
+  releaseAll(): void {
+    if (this.heldKeys.size === 0 && this.heldButtons.size === 0 && this.touchSlots.size === 0) return;
+    this.heldKeys.clear();
+    this.heldButtons.clear();
+    this.touchSlots.clear();
+    this.sink.send({ t: 'release', ts: this.now() });
+  }
+
+  dispose(): void {
+    this.abort.abort();
+  }
+}

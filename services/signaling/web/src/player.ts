@@ -1,0 +1,228 @@
+import { HttpError, MESSAGES, element, fetchConsoles, pageToken, type ConsoleEntry } from './common.js';
+import { CursorOverlay } from './cursor-overlay.js';
+import { InputCapture, type InputMessage } from './input-capture.js';
+import { Session } from './session.js';
+import { StatsOverlay } from './stats-overlay.js';
+
+interface KeyboardLock {
+  lock(keys?: string[]): Promise<void>;
+  unlock(): void;
+}
+
+const stage = element('stage', HTMLDivElement);
+const video = element('video', HTMLVideoElement);
+const overlay = element('overlay', HTMLDivElement);
+const toast = element('toast', HTMLDivElement);
+const statsPre = element('stats', HTMLPreElement);
+const cursorCanvas = element('cursor', HTMLCanvasElement);
+const roleBadge = element('role', HTMLSpanElement);
+
+const [, , vmPart = '', consolePart = ''] = location.pathname.split('/');
+const vm = decodeURIComponent(vmPart);
+const consoleId = Number(consolePart);
+const token = pageToken();
+const rendition = new URLSearchParams(location.search).get('rendition') ?? undefined;
+element('title', HTMLSpanElement).textContent = `${vm} · console ${consoleId}`;
+document.title = `${vm}:${consoleId} · qemu-webrtc`;
+const home = element('home', HTMLAnchorElement);
+home.href = `/?token=${encodeURIComponent(token)}`;
+
+let consoleInfo: ConsoleEntry | undefined;
+let role: 'control' | 'view' | undefined;
+let session: Session | undefined;
+let inputChannel: RTCDataChannel | undefined;
+let attempt = 0;
+let retryTimer: number | undefined;
+let stopped = false;
+let toastTimer: number | undefined;
+
+function showOverlay(text: string | undefined, error = false): void {
+  overlay.hidden = text === undefined;
+  overlay.textContent = text ?? '';
+  overlay.classList.toggle('error', error);
+}
+
+function showToast(text: string): void {
+  toast.textContent = text;
+  toast.hidden = false;
+  window.clearTimeout(toastTimer);
+  toastTimer = window.setTimeout(() => (toast.hidden = true), 3000);
+}
+
+const cursor = new CursorOverlay(cursorCanvas, () => ({
+  box: input.box(),
+  consoleWidth: consoleInfo?.width ?? 0,
+  consoleHeight: consoleInfo?.height ?? 0,
+}));
+
+function sendInput(m: InputMessage): void {
+  const dc = inputChannel;
+  if (!dc || dc.readyState !== 'open') return;
+  // A view-only page still sends keys and buttons, so the server can say why nothing happens;
+  // pointer motion it keeps to itself.
+  if (role === 'view' && (m.t === 'move' || m.t === 'rel' || m.t === 'wheel' || m.t === 'touch')) return;
+  dc.send(JSON.stringify(m));
+}
+
+const input = new InputCapture(stage, video, {
+  send: sendInput,
+  pointer: (x, y) => cursor.setLocal(x, y),
+});
+
+const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? Number.NaN);
+
+function scheduleRetry(): void {
+  if (stopped) return;
+  window.clearTimeout(retryTimer);
+  const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)) * (0.75 + Math.random() * 0.5);
+  attempt++;
+  retryTimer = window.setTimeout(() => void connect(), delay);
+}
+
+function fail(code: string, retry: boolean): void {
+  showOverlay(MESSAGES[code] ?? code, true);
+  if (retry) scheduleRetry();
+  else stopped = true;
+}
+
+async function connect(): Promise<void> {
+  session?.end('reconnect');
+  session = undefined;
+  if (attempt === 0) showOverlay('Connecting…');
+  // Check the token and the console first: a WebSocket cannot tell us why it was refused.
+  try {
+    const list = await fetchConsoles(token);
+    const entry = list.consoles.find((c) => c.vmId === vm && c.consoleId === consoleId && c.graphic);
+    if (!entry) {
+      fail('unknown-console', true);
+      return;
+    }
+    if (!entry.running) {
+      fail('vm-not-running', true);
+      return;
+    }
+    consoleInfo = entry;
+    input.setConsole(entry);
+  } catch (error) {
+    const unauthorised = error instanceof HttpError && error.status === 401;
+    fail(unauthorised ? 'unauthorized' : 'server-unreachable', !unauthorised);
+    return;
+  }
+  const s = new Session(
+    token,
+    { vm, console: consoleId, ...(rendition !== undefined ? { rendition } : {}) },
+    {
+      hello: (r) => {
+        role = r;
+        roleBadge.textContent = r === 'control' ? 'control' : 'view only';
+      },
+      console: (entry) => {
+        consoleInfo = entry;
+        input.setConsole(entry);
+        cursor.draw();
+      },
+      track: (stream) => {
+        video.srcObject = stream;
+        void video.play().catch(() => undefined);
+      },
+      input: (dc) => {
+        inputChannel = dc;
+        dc.onmessage = (e) => {
+          if (typeof e.data !== 'string') return;
+          try {
+            const m = JSON.parse(e.data) as { type?: string; code?: string; message?: string };
+            if (m.type === 'error') showToast(MESSAGES[m.code ?? ''] ?? m.message ?? 'input refused');
+          } catch {
+            // ignore
+          }
+        };
+      },
+      cursor: (dc) => {
+        dc.onmessage = (e) => {
+          if (e.data instanceof ArrayBuffer) {
+            void cursor.onMessage(e.data).then(() => stage.classList.toggle('guest-cursor', cursor.hasShape));
+          }
+        };
+      },
+      connected: () => {
+        attempt = 0;
+        if (s.peerConnection) stats.start(s.peerConnection);
+        showOverlay('Waiting for the picture…');
+      },
+      problem: (code, message, fatal) => {
+        if (code === 'view_only' || !fatal) {
+          showToast(MESSAGES[code] ?? message);
+          return;
+        }
+        showOverlay(MESSAGES[code] ?? message, true);
+      },
+      ended: (reason) => {
+        stats.stop();
+        inputChannel = undefined;
+        if (session !== s) return;
+        if (overlay.hidden || !overlay.classList.contains('error')) {
+          showOverlay(
+            reason === 'signaling closed'
+              ? (MESSAGES['server-unreachable'] ?? '')
+              : (MESSAGES['connection-failed'] ?? ''),
+            true,
+          );
+        }
+        scheduleRetry();
+      },
+    },
+  );
+  session = s;
+}
+
+video.addEventListener('playing', () => showOverlay(undefined));
+video.addEventListener('resize', () => cursor.draw());
+new ResizeObserver(() => cursor.draw()).observe(stage);
+document.addEventListener('visibilitychange', () => {
+  if (document.hidden) input.releaseAll();
+});
+
+element('stats-toggle', HTMLButtonElement).addEventListener('click', () => {
+  statsPre.hidden = !statsPre.hidden;
+});
+element('fullscreen', HTMLButtonElement).addEventListener('click', () => {
+  const keyboard = (navigator as Navigator & { keyboard?: KeyboardLock }).keyboard;
+  if (document.fullscreenElement) {
+    void document.exitFullscreen();
+    return;
+  }
+  void document.body
+    .requestFullscreen({ navigationUI: 'hide' })
+    .then(async () => {
+      stage.focus();
+      // Escape, Meta, Alt+Tab… reach the guest while in full screen (hold Escape to leave).
+      await keyboard?.lock().catch(() => undefined);
+    })
+    .catch(() => undefined);
+});
+document.addEventListener('fullscreenchange', () => {
+  if (!document.fullscreenElement) (navigator as Navigator & { keyboard?: KeyboardLock }).keyboard?.unlock();
+});
+
+/** For debugging and tests. */
+(window as Window & { qemuWebrtc?: unknown }).qemuWebrtc = {
+  get stats() {
+    return stats.current;
+  },
+  get role() {
+    return role;
+  },
+  get console() {
+    return consoleInfo;
+  },
+  get inputOpen() {
+    return inputChannel?.readyState === 'open';
+  },
+  /** Sends a raw input message, bypassing the page's own checks (tests of the server's). */
+  sendRaw(text: string) {
+    inputChannel?.send(text);
+  },
+};
+
+stage.focus();
+void connect();
