@@ -1,6 +1,6 @@
 // Helpers for the benchmarks (`pnpm bench`): percentiles, an aligned table on stdout, and results as
 // JSON under <repo>/.bench/ (git-ignored). Timings are reported, never asserted.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -66,4 +66,46 @@ export function writeResults(name: string, rows: readonly Row[]): string {
   const path = join(resultsDir, `${name}.json`);
   writeFileSync(path, `${JSON.stringify({ name, date: new Date().toISOString(), rows }, null, 2)}\n`);
   return path;
+}
+
+// --- processes ---
+
+const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
+
+/** CPU seconds (all threads, user + system) of a process so far. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+}
+
+/** TCP ports `pid` listens on (METRICS_PORT=0 picks one and does not say which). */
+export function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1] !== undefined) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const f = line.trim().split(/\s+/);
+      const port = f[1]?.split(':')[1];
+      if (f[3] === '0A' && port !== undefined && f[9] !== undefined && inodes.has(f[9])) {
+        ports.push(parseInt(port, 16));
+      }
+    }
+  }
+  return ports;
 }

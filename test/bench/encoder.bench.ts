@@ -18,17 +18,7 @@
 //
 // BENCH_SECONDS (default 4): seconds of 60 fps video per size (the frames kept in memory); the
 // service runs twice as long. BENCH_CASES=1080,service: only cases whose label contains one of them.
-import {
-  closeSync,
-  existsSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,7 +27,16 @@ import { nowUs, subjects } from '@qemu-webrtc/common';
 import { FrameRingWriter, PixelFormat } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { ManagedProcess, NatsServer, TempDir, waitFor } from '../kit/index.js';
-import { percentiles, printTable, repoRoot, round, writeResults, type Row } from './bench-kit.js';
+import {
+  cpuSeconds,
+  listeningPorts,
+  percentiles,
+  printTable,
+  repoRoot,
+  round,
+  writeResults,
+  type Row,
+} from './bench-kit.js';
 
 const { FrameReady, EncodedFrame } = qemu_webrtc.v1;
 
@@ -52,7 +51,6 @@ const KEYINT_SECONDS = 10; // ENCODER_KEYINT_SECONDS' default
 const SERVICE_MS = SECONDS * 2 * 1000;
 /** Runs of the addon (one stream) and of ffmpeg, taking turns; the faster of each is reported. */
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
-const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 const VM_ID = 'bench';
 
 const SIZES = [
@@ -167,44 +165,6 @@ function makeFrames(size: Size, count: number): Uint8Array[] {
 }
 
 // --- CPU ---
-
-/** CPU seconds (all threads, user + system) of a process so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
-}
-
-/** TCP ports `pid` listens on (METRICS_PORT=0 picks one and does not say which). */
-function listeningPorts(pid: number): number[] {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m?.[1] !== undefined) inodes.add(m[1]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  const ports: number[] = [];
-  for (const table of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-      const f = line.trim().split(/\s+/);
-      const port = f[1]?.split(':')[1];
-      if (f[3] === '0A' && port !== undefined && f[9] !== undefined && inodes.has(f[9])) {
-        ports.push(parseInt(port, 16));
-      }
-    }
-  }
-  return ports;
-}
 
 /** encoder_frames_dropped_total by reason, from the service's /metrics (empty if unreachable). */
 async function droppedFrames(pid: number): Promise<Map<string, number>> {

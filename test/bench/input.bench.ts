@@ -12,7 +12,6 @@
 //
 // BENCH_SECONDS (default 4): length of the stream phase; the one-at-a-time phase sends 100 events
 // per second of it. BENCH_CASES=single or stream: only that phase.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { IFACE } from '@qemu-webrtc/qemu-dbus';
@@ -27,7 +26,16 @@ import {
   waitFor,
   type RecordedInputCall,
 } from '../kit/index.js';
-import { percentiles, printTable, repoRoot, round, writeResults, type Row } from './bench-kit.js';
+import {
+  cpuSeconds,
+  listeningPorts,
+  percentiles,
+  printTable,
+  repoRoot,
+  round,
+  writeResults,
+  type Row,
+} from './bench-kit.js';
 
 const { InputEvent } = qemu_webrtc.v1;
 
@@ -37,51 +45,12 @@ const STREAM_EVENTS = Math.max(50, Math.round(SECONDS * STREAM_RATE));
 const SINGLE_EVENTS = Math.max(20, Math.round(SECONDS * 100)) & ~1; // pairs: ends with a key up
 const VM_ID = 'bench';
 const VIEWER = 'bench-viewer';
-const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 
 const wanted = (process.env.BENCH_CASES ?? '')
   .split(',')
   .map((s) => s.trim())
   .filter((s) => s !== '');
 const selected = (label: string): boolean => wanted.length === 0 || wanted.some((w) => label.includes(w));
-
-/** CPU seconds (all threads, user + system) of a process so far. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
-}
-
-/** TCP ports `pid` listens on (METRICS_PORT=0 picks one and does not say which). */
-function listeningPorts(pid: number): number[] {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m?.[1] !== undefined) inodes.add(m[1]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  const ports: number[] = [];
-  for (const table of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-      const f = line.trim().split(/\s+/);
-      const port = f[1]?.split(':')[1];
-      if (f[3] === '0A' && port !== undefined && f[9] !== undefined && inodes.has(f[9])) {
-        ports.push(parseInt(port, 16));
-      }
-    }
-  }
-  return ports;
-}
 
 interface Histogram {
   /** Upper bound (seconds) -> cumulative count. */
