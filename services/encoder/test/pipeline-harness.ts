@@ -68,7 +68,13 @@ export class Pipeline {
     const p = new Pipeline(dir, bus, nats, nc, vm, capture);
     const frames = nc.subscribe(subjects.frameReadyAll);
     void (async () => {
-      for await (const m of frames) p.keepSource(FrameReady.decode(m.data));
+      for await (const m of frames) {
+        try {
+          p.keepSource(FrameReady.decode(m.data));
+        } catch {
+          // not a FrameReady (bad-input tests publish garbage on purpose)
+        }
+      }
     })();
     const aus = nc.subscribe('qw.stream.>');
     void (async () => {
