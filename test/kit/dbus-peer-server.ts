@@ -7,21 +7,16 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
+import {
+  FLAG_NO_REPLY_EXPECTED,
+  MessageType,
+  createWireReader,
+  type WireMessage,
+} from '@qemu-webrtc/qemu-dbus';
+
+export { MessageType };
 
 const require = createRequire(import.meta.url);
-
-interface DBusBufferInstance {
-  align(power: number): void;
-  read(signature: string): unknown[];
-  readArray(elementType: unknown, length: number): unknown[];
-}
-type DBusBufferConstructor = new (
-  buffer: Buffer,
-  startPos: number,
-  endian: number,
-  fds: number[] | null,
-  options?: object,
-) => DBusBufferInstance;
 
 interface USocketInstance extends Duplex {
   supportsUnixFd: boolean;
@@ -29,35 +24,16 @@ interface USocketInstance extends Duplex {
 }
 type USocketConstructor = new (opts: { fd: number }) => USocketInstance;
 
-const DBusBuffer = require('dbus-next/lib/dbus-buffer.js') as DBusBufferConstructor;
-const headerSignature = require('dbus-next/lib/header-signature.json') as { child: unknown[] }[];
-const constants = require('dbus-next/lib/constants.js') as { headerTypeName: (string | null)[] };
 const marshallCompat = require('dbus-next/lib/marshall-compat.js') as {
   marshallMessage(msg: object): [Buffer, number[]];
   messageToJsFmt(msg: { signature: string; body: unknown[] }): { body: unknown[] };
 };
 const { USocket } = require('usocket') as { USocket: USocketConstructor };
 
-export const MessageType = { methodCall: 1, methodReturn: 2, error: 3, signal: 4 } as const;
-const FLAG_NO_REPLY_EXPECTED = 0x1;
-const LITTLE_ENDIAN = 0x6c;
-const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 const MAX_AUTH_LINE = 16 * 1024;
 
 /** A message as it arrived (body in dbus-next's plain JS form: Variants, objects for a{sv}). */
-export interface PeerMessage {
-  type: number;
-  flags: number;
-  serial: number;
-  replySerial: number | undefined;
-  path: string;
-  interface: string;
-  member: string;
-  errorName: string;
-  signature: string;
-  body: unknown[];
-  fds: number[];
-}
+export type PeerMessage = WireMessage;
 
 export interface OutgoingCall {
   path: string;
@@ -119,7 +95,6 @@ export class DbusPeerServer extends EventEmitter<Events> {
   private readonly socket: USocketInstance;
   private state: AuthState = 'nul';
   private line: number[] = [];
-  private header: Buffer | null = null;
   private serial = 1;
   private closed = false;
   private readonly pending = new Map<number, Pending>();
@@ -128,6 +103,8 @@ export class DbusPeerServer extends EventEmitter<Events> {
   private rejectReady: (e: Error) => void = () => undefined;
   /** Whether the client negotiated fd passing. */
   unixFdAgreed = false;
+
+  private readonly drainMessages: () => void;
 
   constructor(fd: number) {
     super();
@@ -138,6 +115,16 @@ export class DbusPeerServer extends EventEmitter<Events> {
     this.ready.catch(() => undefined);
     this.socket = new USocket({ fd });
     this.socket.supportsUnixFd = true;
+    this.drainMessages = createWireReader(
+      this.socket,
+      (message) => {
+        this.dispatch(message);
+      },
+      (reason) => {
+        this.close(new DbusLinkClosedError(`the client sent ${reason}`));
+      },
+      { convertVariants: true },
+    );
     this.socket.on('error', (err: Error) => {
       this.close(err);
     });
@@ -224,32 +211,6 @@ export class DbusPeerServer extends EventEmitter<Events> {
 
   private fail(reason: string): void {
     this.close(new DbusLinkClosedError(`D-Bus authentication failed: ${reason}`));
-  }
-
-  private drainMessages(): void {
-    while (!this.closed) {
-      if (this.header === null) {
-        const header = this.socket.read(16);
-        if (!Buffer.isBuffer(header)) return;
-        if (header[0] !== LITTLE_ENDIAN) {
-          this.close(new DbusLinkClosedError('the client sent a big-endian or corrupt message header'));
-          return;
-        }
-        this.header = header;
-      }
-      const fieldsLength = this.header.readUInt32LE(12);
-      const bodyLength = this.header.readUInt32LE(4);
-      const total = (((fieldsLength + 7) >> 3) << 3) + bodyLength;
-      if (total > MAX_MESSAGE_BYTES) {
-        this.close(new DbusLinkClosedError(`the client sent a ${total}-byte message`));
-        return;
-      }
-      const chunk = this.socket.read(total, null);
-      if (chunk === null || Buffer.isBuffer(chunk) || chunk.data === null) return;
-      const header = this.header;
-      this.header = null;
-      this.dispatch(parseMessage(header, chunk.data, chunk.fds, fieldsLength));
-    }
   }
 
   private dispatch(message: PeerMessage): void {
@@ -382,34 +343,4 @@ export class DbusPeerServer extends EventEmitter<Events> {
     this.rejectReady(error ?? new DbusLinkClosedError('the link closed during authentication'));
     this.emit('close', error);
   }
-}
-
-function parseMessage(header: Buffer, rest: Buffer, fds: number[], fieldsLength: number): PeerMessage {
-  const buf = new DBusBuffer(rest, 0, LITTLE_ENDIAN, fds, { ayBuffer: true });
-  const raw = buf.readArray(headerSignature[0]?.child[0], fieldsLength) as [number, [unknown, [unknown]]][];
-  buf.align(3);
-  const fields: Record<string, unknown> = {};
-  for (const [code, [, [value]]] of raw) {
-    const name = constants.headerTypeName[code];
-    if (name) fields[name] = value;
-  }
-  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
-  const signature = text(fields.signature);
-  let body: unknown[] = [];
-  if (signature !== '' && header.readUInt32LE(4) > 0) {
-    body = marshallCompat.messageToJsFmt({ signature, body: buf.read(signature) }).body;
-  }
-  return {
-    type: header[1] ?? 0,
-    flags: header[2] ?? 0,
-    serial: header.readUInt32LE(8),
-    replySerial: typeof fields.replySerial === 'number' ? fields.replySerial : undefined,
-    path: text(fields.path),
-    interface: text(fields.interface),
-    member: text(fields.member),
-    errorName: text(fields.errorName),
-    signature,
-    body,
-    fds,
-  };
 }

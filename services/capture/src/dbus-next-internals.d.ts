@@ -10,32 +10,10 @@ declare module 'dbus-next/lib/handshake.js' {
   export default clientHandshake;
 }
 
-declare module 'dbus-next/lib/dbus-buffer.js' {
-  class DBusBuffer {
-    constructor(buffer: Buffer, startPos: number, endian: number, fds: number[] | null, options?: object);
-    pos: number;
-    fds: number[] | null;
-    align(power: number): void;
-    read(signature: string): unknown[];
-    readArray(elementType: unknown, length: number): unknown[];
-  }
-  export default DBusBuffer;
-}
-
-declare module 'dbus-next/lib/header-signature.json' {
-  const signature: { child: unknown[] }[];
-  export default signature;
-}
-
 // CommonJS modules: under ESM only their default export (module.exports) is reliable.
 declare module 'dbus-next/lib/marshall-compat.js' {
   const marshallCompat: { marshallMessage(msg: object): [Buffer, number[]] };
   export default marshallCompat;
-}
-
-declare module 'dbus-next/lib/constants.js' {
-  const constants: { headerTypeName: (string | null)[] };
-  export default constants;
 }
 
 declare module 'usocket' {
