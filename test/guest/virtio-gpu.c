@@ -260,8 +260,9 @@ int vgpu_init(uint32_t ram_end)
     struct pci_dev d;
     if (!pci_find(VIRTIO_VENDOR, VIRTIO_GPU_DEVICE, &d))
         return 0;
-    if (ram_end < FB_BASE + FB_BYTES)
-        serial_halt("virtio-gpu: the framebuffer needs 32 MiB of RAM (-m 64)");
+    /* The firmware keeps its tables in the top of RAM: leave the last MiB alone. */
+    if (ram_end < FB_BASE + FB_BYTES + 0x100000u)
+        serial_halt("virtio-gpu: the framebuffer needs more RAM (-m 34 or more)");
     struct caps c = {0};
     read_caps(&d, &c);
     if (c.found != 3 || c.common_bar > 5 || c.notify_bar > 5)
