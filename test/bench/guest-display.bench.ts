@@ -4,7 +4,9 @@
 //
 // Per case: the guest's frame rate (its frame counter, read from ring pixels, per second of wall
 // time), FrameReady per second, how many distinct guest frames capture published per guest frame
-// drawn (coverage), the largest counter step between consecutive frames, and CPU of QEMU and capture.
+// drawn (coverage), the largest counter step between consecutive frames, the share of published
+// frames that are one whole guest frame (not torn: the pattern's top and bottom show the frame the
+// counter says), and CPU of QEMU and capture.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'nats';
 import {
@@ -77,6 +79,8 @@ async function runCase(
     for (let i = 1; i < read.length; i++)
       maxStep = Math.max(maxStep, (read[i]?.frame ?? 0) - (read[i - 1]?.frame ?? 0));
     const distinct = new Set(read.map((r) => r.frame)).size;
+    const checked = window.filter((f) => typeof f.whole === 'boolean');
+    const whole = checked.filter((f) => f.whole === true).length;
     return {
       video,
       size: `${width}x${height}`,
@@ -85,6 +89,7 @@ async function runCase(
       readable: read.length,
       coverage: round((distinct - 1) / drawn, 2),
       max_step: maxStep,
+      whole_pct: round((whole / checked.length) * 100, 1),
       qemu_cpu_pct: round(((cpu1.qemu - cpu0.qemu) / seconds) * 100, 1),
       capture_cpu_pct: round(((cpu1.capture - cpu0.capture) / seconds) * 100, 1),
     };

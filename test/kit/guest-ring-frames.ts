@@ -5,6 +5,7 @@ import type { NatsConnection, Subscription } from 'nats';
 import { subjects } from '@qemu-webrtc/common';
 import { FrameRingReader } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { isWholeFrame } from './guest-pattern.js';
 import { readGuestStatus, type GuestScreenImage, type GuestStatus } from './guest-screen.js';
 
 const { FrameReady } = qemu_webrtc.v1;
@@ -15,6 +16,11 @@ export interface GuestRingFrame {
   receivedMs: number;
   /** null: no guest status on the frame; undefined: the slot was overwritten before it was read. */
   status: GuestStatus | null | undefined;
+  /**
+   * Whether the slot held one whole guest frame (the pattern at its top and bottom shows the frame
+   * the counter says); null: not checkable; undefined: no status.
+   */
+  whole?: boolean | null;
 }
 
 export class GuestRingFrames {
@@ -31,7 +37,7 @@ export class GuestRingFrames {
       callback: (_err, msg) => {
         const receivedMs = performance.now();
         const ready = FrameReady.decode(msg.data);
-        this.frames.push({ ready, receivedMs, status: this.decode(ready) });
+        this.frames.push({ ready, receivedMs, ...this.decode(ready) });
       },
     });
   }
@@ -47,16 +53,23 @@ export class GuestRingFrames {
     return r;
   }
 
-  private decode(ready: qemu_webrtc.v1.FrameReady): GuestStatus | null | undefined {
+  private decode(ready: qemu_webrtc.v1.FrameReady): Pick<GuestRingFrame, 'status' | 'whole'> {
     try {
       const reader = this.reader(ready.ringName);
       const slot = reader.read(ready.slot, ready.sequence);
-      if (!slot) return undefined;
-      const image = { data: slot.pixels, width: slot.width, height: slot.height, stride: slot.stride };
-      const status = readGuestStatus({ ...image, layout: 'bgrx' });
-      return reader.stillValid(ready.slot, ready.sequence) ? status : undefined;
+      if (!slot) return { status: undefined };
+      const image: GuestScreenImage = {
+        data: slot.pixels,
+        width: slot.width,
+        height: slot.height,
+        stride: slot.stride,
+        layout: 'bgrx',
+      };
+      const status = readGuestStatus(image);
+      const whole = status ? isWholeFrame(image, status.frame) : undefined;
+      return reader.stillValid(ready.slot, ready.sequence) ? { status, whole } : { status: undefined };
     } catch {
-      return undefined; // the ring went away (capture restarted a ring for a new size)
+      return { status: undefined }; // the ring went away (capture made a new one for a new size)
     }
   }
 

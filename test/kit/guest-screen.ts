@@ -46,7 +46,8 @@ const SYNC_WHITE = 200;
 const SYNC_BLACK = 55;
 const THRESHOLD = 128;
 
-function channelOffsets(layout: PixelLayout): { r: number; g: number; b: number; bpp: number } {
+/** Byte offsets of red, green and blue in a pixel, and bytes per pixel. */
+export function channelOffsets(layout: PixelLayout): { r: number; g: number; b: number; bpp: number } {
   switch (layout) {
     case 'bgrx':
       return { r: 2, g: 1, b: 0, bpp: 4 };

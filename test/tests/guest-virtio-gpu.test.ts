@@ -9,6 +9,7 @@ import {
   DbusDaemon,
   GuestRingFrames,
   NatsServer,
+  isWholeFrame,
   QemuVm,
   TempDir,
   readGuestStatus,
@@ -17,7 +18,10 @@ import {
   type GuestStatus,
 } from '../kit/index.js';
 
-/** The guest's status on QMP's screendump, once the screen has this size and `accept` holds. */
+/**
+ * The guest's status on QMP's screendump, once the screen has this size, shows the pattern and
+ * `accept` holds; the screen must be one whole guest frame.
+ */
 async function screenStatus(
   vm: QemuVm,
   what: string,
@@ -31,10 +35,17 @@ async function screenStatus(
       const img = await vm.screendump();
       if (img.width !== width || img.height !== height) return undefined;
       const s = readGuestStatus(img);
-      return s && accept(s) ? s : undefined;
+      if (!s || !accept(s)) return undefined;
+      // null: no pattern yet (the screen as first drawn, or just after F12): wait for one.
+      const whole = isWholeFrame(img, s.frame);
+      return whole === null ? undefined : { status: s, whole };
     },
     30_000,
-  );
+  ).then(({ status, whole }) => {
+    // QEMU runs TRANSFER_TO_HOST_2D and screendump in its main thread: never half a frame.
+    assert.equal(whole, true, `the screendump of frame ${status.frame} shows one whole frame`);
+    return status;
+  });
 }
 
 test('virtio-gpu: the guest draws its status, counts frames, gets QMP keys and switches size on F12', async (t) => {
@@ -113,7 +124,7 @@ function countMismatches(ring: GuestScreenImage, dump: GuestScreenImage): number
   return mismatches;
 }
 
-test('virtio-gpu: capture publishes the guest frame after frame, and a still frame equals screendump', async (t) => {
+test('virtio-gpu: capture publishes the guest frame after frame, a still frame equals screendump, F12 resizes', async (t) => {
   // Torn down last in, first out: QEMU and capture before NATS and the bus.
   const cleanups: (() => unknown)[] = [];
   t.after(async () => {
@@ -181,6 +192,7 @@ test('virtio-gpu: capture publishes the guest frame after frame, and a still fra
     const d = (counters[i] ?? 0) - (counters[i - 1] ?? 0);
     deltas.set(d, (deltas.get(d) ?? 0) + 1);
   }
+  const torn = window.filter((f) => f.whole === false).length;
   const calls = await capture.listenerCalls();
   t.diagnostic(
     `guest drew ${drawn} frames in ${seconds.toFixed(2)} s (${(drawn / seconds).toFixed(1)}/s); ` +
@@ -188,7 +200,7 @@ test('virtio-gpu: capture publishes the guest frame after frame, and a still fra
       `${new Set(counters).size} distinct guest frames; counter steps ${[...deltas]
         .sort((x, y) => x[0] - y[0])
         .map(([d, n]) => `${d}:${n}`)
-        .join(' ')}`,
+        .join(' ')}; ${torn} torn (top and bottom of the pattern from different frames)`,
   );
   t.diagnostic(`listener calls from QEMU: ${[...calls].map(([m, n]) => `${m} ${n}`).join(', ')}`);
 
@@ -214,5 +226,18 @@ test('virtio-gpu: capture publishes the guest frame after frame, and a still fra
   assert.equal(countMismatches(ring, dump), 0, 'ring pixels equal QMP screendump');
   assert.deepEqual(readGuestStatus(ring), readGuestStatus(dump));
   await vm.qmp.execute('cont');
+
+  // F12: a new resource on the scanout, so a new shared framebuffer (ScanoutMap) for capture.
+  const seen = watch.frames.length;
+  await vm.qmp.sendKey(['f12']);
+  const resized = await waitFor(
+    'guest frames at the alternate size in the ring',
+    () =>
+      watch.frames
+        .slice(seen)
+        .find((f) => f.ready.width === 1024 && f.ready.height === 768 && f.status?.presses === 1),
+    30_000,
+  );
+  assert.equal(resized.status?.scancode, 0x58);
   assert.equal(vm.serialOutput(), '', 'the guest reported no virtio-gpu error');
 });
