@@ -10,3 +10,6 @@ export * from './wait.js';
 export * from './qemu-display-double.js';
 export * from './netns.js';
 export * from './video-status.js';
+export * from './capture-process.js';
+export * from './guest-ring-frames.js';
+export * from './guest-pattern.js';
