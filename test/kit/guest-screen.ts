@@ -217,3 +217,21 @@ export function parsePpm(buf: Uint8Array): GuestScreenImage {
   }
   return { data: buf.subarray(pos, pos + size), width, height, stride, layout: 'rgb' };
 }
+
+/** Pixels where a ring frame (bytes B,G,R,X) and a QMP screendump (R,G,B) of the same size differ. */
+export function countRingDumpMismatches(ring: GuestScreenImage, dump: GuestScreenImage): number {
+  let mismatches = 0;
+  for (let y = 0; y < dump.height; y++) {
+    for (let x = 0; x < dump.width; x++) {
+      const d = y * dump.stride + x * 3;
+      const r = y * ring.stride + x * 4;
+      if (
+        ring.data[r] !== dump.data[d + 2] ||
+        ring.data[r + 1] !== dump.data[d + 1] ||
+        ring.data[r + 2] !== dump.data[d]
+      )
+        mismatches++;
+    }
+  }
+  return mismatches;
+}

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'nats';
 import {
   CaptureProcess,
+  countRingDumpMismatches,
   DbusDaemon,
   GuestRingFrames,
   NatsServer,
@@ -14,7 +15,6 @@ import {
   TempDir,
   readGuestStatus,
   waitFor,
-  type GuestScreenImage,
   type GuestStatus,
 } from '../kit/index.js';
 
@@ -105,24 +105,6 @@ test('virtio-gpu: the guest draws its status, counts frames, gets QMP keys and s
   assert.ok(back.frame > altLater.frame);
   assert.equal(vm.serialOutput(), '', 'the guest reported no virtio-gpu error');
 });
-
-/** Pixels where a ring image (B,G,R,X) and a screendump (R,G,B) differ. */
-function countMismatches(ring: GuestScreenImage, dump: GuestScreenImage): number {
-  let mismatches = 0;
-  for (let y = 0; y < dump.height; y++) {
-    for (let x = 0; x < dump.width; x++) {
-      const d = y * dump.stride + x * 3;
-      const r = y * ring.stride + x * 4;
-      if (
-        ring.data[r] !== dump.data[d + 2] ||
-        ring.data[r + 1] !== dump.data[d + 1] ||
-        ring.data[r + 2] !== dump.data[d]
-      )
-        mismatches++;
-    }
-  }
-  return mismatches;
-}
 
 test('virtio-gpu: capture publishes the guest frame after frame, a still frame equals screendump, F12 resizes', async (t) => {
   // Torn down last in, first out: QEMU and capture before NATS and the bus.
@@ -230,7 +212,7 @@ test('virtio-gpu: capture publishes the guest frame after frame, a still frame e
   const dump = await vm.screendump();
   assert.equal(ring.width, dump.width);
   assert.equal(ring.height, dump.height);
-  assert.equal(countMismatches(ring, dump), 0, 'ring pixels equal QMP screendump');
+  assert.equal(countRingDumpMismatches(ring, dump), 0, 'ring pixels equal QMP screendump');
   assert.deepEqual(readGuestStatus(ring), readGuestStatus(dump));
   await vm.qmp.execute('cont');
 
