@@ -9,7 +9,8 @@
 //              @qemu-webrtc {"event":"ready","url":"http://127.0.0.1:8080/?token=...",...}
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -289,10 +290,17 @@ try {
     {},
     { INPUT_VMS: `${values['vm-id']}=${busAddress}`, METRICS_PORT: String(metricsPorts.input) },
   );
-  const signaling = service('signaling', {}, { SIGNALING_PORT: String(httpPort) });
-  // Signaling logs the URL to open (with its generated control token unless SIGNALING_TOKENS is set).
-  const url = (await signaling.waitForOutput(/"url":"([^"]+)"/))[1];
-
+  // Without SIGNALING_TOKENS, one control token for this run, printed in the URL to open.
+  const tokens = process.env.SIGNALING_TOKENS;
+  const generated = tokens === undefined || tokens === '' ? randomBytes(18).toString('base64url') : undefined;
+  service(
+    'signaling',
+    {},
+    { SIGNALING_PORT: String(httpPort), ...(generated ? { SIGNALING_TOKENS: `${generated}:control` } : {}) },
+  );
+  const base = signalingBaseUrl(httpPort);
+  await waitForPort(httpPort, 60_000);
+  const url = `${base}/${generated ? `?token=${generated}` : ''}`;
   console.log(`
 qemu-webrtc is running (Ctrl-C stops everything):
   NATS         ${natsUrl}
@@ -315,6 +323,33 @@ qemu-webrtc is running (Ctrl-C stops everything):
 } catch (error) {
   console.error(`could not start: ${error instanceof Error ? error.message : String(error)}`);
   await stop(1);
+}
+
+/** Where the browser client is reached, as signaling's own start-up message says it. */
+function signalingBaseUrl(port) {
+  const publicUrl = process.env.SIGNALING_PUBLIC_URL;
+  if (publicUrl) return publicUrl.replace(/\/$/, '');
+  const scheme = process.env.TLS_CERT ? 'https' : 'http';
+  const host = process.env.HTTP_HOST;
+  const shown = !host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+}
+
+/** Resolves once something accepts TCP connections on `port` (signaling is listening). */
+async function waitForPort(port, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise((resolve) => {
+      const socket = connect({ host: process.env.HTTP_HOST || '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`signaling is not listening on port ${port}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Values of `names` from our environment, where set (they override the defaults above). */

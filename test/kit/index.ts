@@ -8,3 +8,5 @@ export * from './qmp.js';
 export * from './temp-dir.js';
 export * from './wait.js';
 export * from './qemu-display-double.js';
+export * from './player-page.js';
+export * from './started-system.js';
