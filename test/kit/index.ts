@@ -10,3 +10,6 @@ export * from './wait.js';
 export * from './qemu-display-double.js';
 export * from './player-page.js';
 export * from './started-system.js';
+export * from './frame-probe.js';
+export * from './free-port.js';
+export * from './static-server.js';

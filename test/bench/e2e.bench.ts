@@ -1,0 +1,423 @@
+// The whole system against QEMU's own VNC server with noVNC (issue 7), at 1280x720 and 1920x1080.
+//
+// - ours: `node scripts/start.mjs` with the demo VM (the test guest) at the size, in headless
+//   Chromium on the player page. A probe in the page reads the guest's frame number and marker from
+//   every decoded picture (requestVideoFrameCallback, frame drawn into a canvas): pictures per
+//   second handed to the page (rVFC callbacks), distinct guest frame numbers per second, and frames
+//   lost (gaps in the guest's frame numbers: the guest draws 60 per second). Input-to-photon: a key
+//   goes down in the page (playwright) -> the first picture with the guest's marker flipped, both on
+//   the page's clock, over BENCH_PRESSES presses. Per stage, from the timestamps EncodedFrame
+//   carries (subscribed here on NATS) and the RTP timestamp of each picture (90 kHz of pts = the
+//   capture time; page and services share this machine's wall clock): QEMU -> capture, capture ->
+//   encode start, encode, encoder -> NATS subscriber, pts -> picture in the page. CPU of each
+//   process (/proc/<pid>/stat) and the bitrate (EncodedFrame bytes) over the measuring window.
+// - novnc: the same guest in a second QEMU with `-vnc 127.0.0.1:N,websocket=P`, shown by noVNC
+//   (@novnc/novnc) in the same Chromium: distinct guest frame numbers per second on noVNC's canvas
+//   (sampled every animation frame), frames lost, input-to-photon the same way, QEMU's CPU.
+// - ratio: ours / novnc for fps, ours / novnc for input-to-photon p50 and p95.
+// Targets at 1080p (not asserted): >= 55 fps, input-to-photon p50 < 50 ms, >= 3x noVNC's fps,
+// < 0.5x its latency.
+//
+// BENCH_SECONDS (default 10): the fps window per run. BENCH_PRESSES (default 40). BENCH_VIDEO
+// (vga | virtio, default vga until the test guest draws through virtio-gpu). BENCH_CASES=1080,novnc:
+// only the runs whose label contains one of them.
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'nats';
+import type { Browser, Page } from 'playwright-core';
+import { nowUs, subjects } from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
+import {
+  FrameProbe,
+  QemuVm,
+  StartedSystem,
+  StaticServer,
+  TempDir,
+  freePort,
+  launchWebrtcChromium,
+  openPlayer,
+  statusFromPage,
+  waitFor,
+  type ProbeRecord,
+  type QemuOptions,
+} from '../kit/index.js';
+import { cpuSeconds, percentile, printTable, round, writeResults, type Row } from './bench-kit.js';
+
+const { EncodedFrame, InputEvent } = qemu_webrtc.v1;
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const PRESSES = Number(process.env.BENCH_PRESSES ?? 40);
+const VIDEO = (process.env.BENCH_VIDEO ?? 'vga') as 'vga' | 'virtio';
+const SIZES: [number, number][] = [
+  [1280, 720],
+  [1920, 1080],
+];
+const TOKEN = 'bench-control';
+const KEY = 'KeyA';
+const WARMUP_MS = 3000;
+
+const wanted = (process.env.BENCH_CASES ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s) => s !== '');
+const selected = (label: string): boolean => wanted.length === 0 || wanted.some((w) => label.includes(w));
+
+/** What a viewer got: pictures, guest frames, losses, input-to-photon. */
+interface ViewerResult {
+  picturesPerS: number;
+  guestFramesPerS: number;
+  guestRatePerS: number;
+  lostPercent: number;
+  pressMs: number[];
+  missedPresses: number;
+}
+
+function median(values: readonly number[]): number {
+  return percentile(values, 50);
+}
+
+/** Frames per second and losses from the pictures a probe saw in `seconds`. */
+function frameFigures(records: ProbeRecord[], callbacks: number, seconds: number) {
+  const frames = records.map((r) => r.frame);
+  const distinct = new Set(frames).size;
+  let lost = 0;
+  let span = 0;
+  for (let i = 1; i < frames.length; i++) {
+    const d = (frames[i] ?? 0) - (frames[i - 1] ?? 0);
+    if (d > 0) {
+      lost += d - 1;
+      span += d;
+    }
+  }
+  return {
+    picturesPerS: callbacks / seconds,
+    guestFramesPerS: distinct / seconds,
+    guestRatePerS: span / seconds,
+    lostPercent: span > 0 ? (lost / span) * 100 : NaN,
+  };
+}
+
+async function measurePresses(
+  probe: FrameProbe,
+): Promise<{ pressMs: number[]; missedPresses: number; keyWallMs: number[] }> {
+  const pressMs: number[] = [];
+  const keyWallMs: number[] = [];
+  let missedPresses = 0;
+  for (let i = 0; i < PRESSES; i++) {
+    const r = await probe.pressToPhoton(KEY);
+    if (r === undefined) missedPresses++;
+    else {
+      pressMs.push(r.ms);
+      keyWallMs.push(r.keyWallMs);
+    }
+    // Not in step with the guest's frames.
+    await sleep(120 + Math.random() * 120);
+  }
+  return { pressMs, missedPresses, keyWallMs };
+}
+
+function cpuOf(pids: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) {
+    if (pid === undefined) continue;
+    try {
+      out[name] = cpuSeconds(pid);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function cpuPercent(before: Record<string, number>, after: Record<string, number>, seconds: number): Row {
+  const row: Row = {};
+  for (const [name, t] of Object.entries(after)) {
+    row[`cpu_${name}_%`] = round(((t - (before[name] ?? t)) / seconds) * 100, 0);
+  }
+  return row;
+}
+
+async function benchOurs(browser: Browser, width: number, height: number): Promise<Row> {
+  const system = await StartedSystem.start(
+    [
+      ...['--port', '0', '--nats-port', '0', '--metrics-port', '0', '--max-fps', '60'],
+      ...['--demo-size', `${width}x${height}`, '--demo-video', VIDEO],
+    ],
+    { env: { SIGNALING_TOKENS: `${TOKEN}:control`, LOG_LEVEL: 'warn' } },
+  );
+  const nc = await connect({ servers: system.ready.natsUrl });
+  const page = await openPlayer(browser, system.baseUrl, system.ready.vmId, TOKEN);
+  try {
+    await waitFor(
+      'the guest at its size in the page',
+      async () => {
+        const s = await statusFromPage(page);
+        const size = await page.evaluate(() => [
+          document.querySelector('video')?.videoWidth,
+          document.querySelector('video')?.videoHeight,
+        ]);
+        return s !== null && size[0] === width && size[1] === height;
+      },
+      60_000,
+      250,
+    );
+    await page.waitForFunction(
+      () => (window as { qemuWebrtc?: { inputOpen: boolean } }).qemuWebrtc?.inputOpen,
+    );
+    await page.focus('#stage');
+    const probe = await FrameProbe.install(page, 'video');
+
+    interface Stage {
+      capture: number;
+      queue: number;
+      encode: number;
+      nats: number;
+      ptsToArrival: number;
+      bytes: number;
+    }
+    const stages: Stage[] = [];
+    let measuring = false;
+    nc.subscribe(subjects.encoded({ vmId: system.ready.vmId, consoleId: 0, rendition: 'full' }), {
+      callback: (_err, msg) => {
+        if (!measuring) return;
+        const arrival = nowUs();
+        const f = EncodedFrame.decode(msg.data);
+        stages.push({
+          capture: (f.capturedUs - f.qemuReceivedUs) / 1000,
+          queue: (f.encodeStartedUs - f.capturedUs) / 1000,
+          encode: (f.encodedUs - f.encodeStartedUs) / 1000,
+          nats: (arrival - f.encodedUs) / 1000,
+          ptsToArrival: (arrival - f.ptsUs) / 1000,
+          bytes: f.data.length,
+        });
+      },
+    });
+
+    await sleep(WARMUP_MS);
+    const pids = Object.fromEntries(
+      ['nats', 'demo-vm', 'capture', 'encoder', 'signaling', 'input'].map((n) => [n, system.pidOf(n)]),
+    );
+    await probe.take();
+    const cpuBefore = cpuOf(pids);
+    const t0 = performance.now();
+    measuring = true;
+    await sleep(SECONDS * 1000);
+    measuring = false;
+    const snap = await probe.take();
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuPercent(cpuBefore, cpuOf(pids), seconds);
+
+    // pts -> picture in the page: the RTP timestamp is pts in 90 kHz units, wrapped to 32 bits.
+    const toPage = snap.records.flatMap((r) => {
+      if (r.rtp === null) return [];
+      const diff = (Math.floor(r.wall * 90) - r.rtp + 2 ** 32 * 2) % 2 ** 32;
+      const ms = diff / 90;
+      return ms < 10_000 ? [ms] : [];
+    });
+    const f = frameFigures(snap.records, snap.callbacks, seconds);
+    // Key down in the page -> its InputEvent on NATS (wall clock, this machine's).
+    const keyDownsAt: number[] = [];
+    nc.subscribe(subjects.input(system.ready.vmId), {
+      callback: (_err, msg) => {
+        const arrivalMs = nowUs() / 1000;
+        if (InputEvent.decode(msg.data).key?.down === true) keyDownsAt.push(arrivalMs);
+      },
+    });
+    const presses = await measurePresses(probe);
+    const keyToNats = presses.keyWallMs.flatMap((k) => {
+      const arrival = keyDownsAt.find((a) => a >= k - 5);
+      return arrival === undefined ? [] : [arrival - k];
+    });
+    const pick = (k: keyof Stage): number[] => stages.map((s) => s[k]);
+    const bytes = stages.reduce((a, s) => a + s.bytes, 0);
+    const ptsToArrival = median(pick('ptsToArrival'));
+    const ptsToPage = median(toPage);
+    const qemuToPts = median(pick('capture'));
+    return {
+      ...viewerRow({ ...f, ...presses }),
+      key_to_input_nats_ms: round(median(keyToNats)),
+      encoded_fps: round(stages.length / seconds, 1),
+      mbit_s: round((bytes * 8) / seconds / 1e6, 2),
+      qemu_to_capture_ms: round(qemuToPts),
+      capture_to_encode_ms: round(median(pick('queue'))),
+      encode_ms: round(median(pick('encode'))),
+      encoder_to_nats_sub_ms: round(median(pick('nats'))),
+      nats_to_page_ms: round(ptsToPage - ptsToArrival),
+      pts_to_page_ms: round(ptsToPage),
+      pts_to_page_p95_ms: round(percentile(toPage, 95)),
+      qemu_to_page_ms: round(qemuToPts + ptsToPage),
+      ...cpu,
+    };
+  } finally {
+    await page.close();
+    await nc.close();
+    await system.stop();
+  }
+}
+
+function viewerRow(r: ViewerResult): Row {
+  return {
+    pictures_per_s: round(r.picturesPerS, 1),
+    fps: round(r.guestFramesPerS, 1),
+    guest_fps: round(r.guestRatePerS, 1),
+    lost_pct: round(r.lostPercent, 1),
+    press_p50_ms: round(percentile(r.pressMs, 50), 1),
+    press_p95_ms: round(percentile(r.pressMs, 95), 1),
+    presses: r.pressMs.length,
+    missed: r.missedPresses,
+  };
+}
+
+const novncDir = dirname(dirname(fileURLToPath(import.meta.resolve('@novnc/novnc'))));
+
+function novncPage(wsUrl: string): string {
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>noVNC</title>
+<style>html,body{margin:0;background:#000}#screen{width:100vw;height:100vh}</style></head>
+<body><div id="screen"></div>
+<script type="module">
+import RFB from '/novnc/core/rfb.js';
+const rfb = new RFB(document.getElementById('screen'), ${JSON.stringify(wsUrl)});
+rfb.scaleViewport = false;
+rfb.clipViewport = false;
+rfb.addEventListener('connect', () => { window.vncConnected = true; rfb.focus(); });
+rfb.addEventListener('disconnect', (e) => { window.vncDisconnected = JSON.stringify(e.detail); });
+window.rfb = rfb;
+</script></body></html>`;
+}
+
+async function benchNoVnc(browser: Browser, width: number, height: number): Promise<Row> {
+  const dir = new TempDir();
+  const vncPort = await freePort();
+  const wsPort = await freePort();
+  const opts: QemuOptions & { video?: 'vga' | 'virtio' } = {
+    width,
+    height,
+    video: VIDEO,
+    name: 'novnc-bench',
+    extraArgs: ['-vnc', `127.0.0.1:${vncPort - 5900},websocket=${wsPort}`],
+  };
+  const vm = await QemuVm.start(dir, opts);
+  const server = await StaticServer.start(
+    { '/': novncPage(`ws://127.0.0.1:${wsPort}`) },
+    { '/novnc/': novncDir },
+  );
+  let page: Page | undefined;
+  try {
+    page = await browser.newPage({
+      viewport: { width: Math.max(1280, width), height: Math.max(800, height) },
+    });
+    page.on('pageerror', (e) => console.error('noVNC page error:', e.message));
+    await page.goto(`${server.url}/`);
+    await page.waitForFunction(() => (window as { vncConnected?: boolean }).vncConnected, undefined, {
+      timeout: 30_000,
+    });
+    const p = page;
+    await waitFor(
+      'the guest at its size on noVNC’s canvas',
+      async () => {
+        const size = await p.evaluate(() => {
+          const c = document.querySelector('#screen canvas');
+          return c instanceof HTMLCanvasElement ? [c.width, c.height] : [0, 0];
+        });
+        return (
+          size[0] === width && size[1] === height && (await statusFromPage(p, '#screen canvas')) !== null
+        );
+      },
+      60_000,
+      250,
+    );
+    await page.focus('#screen canvas');
+    const probe = await FrameProbe.install(page, '#screen canvas');
+    await sleep(WARMUP_MS);
+    await probe.take();
+    const pid = vm.process.child.pid;
+    const cpuBefore = cpuOf({ qemu: pid });
+    const t0 = performance.now();
+    await sleep(SECONDS * 1000);
+    const snap = await probe.take();
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuPercent(cpuBefore, cpuOf({ qemu: pid }), seconds);
+    const f = frameFigures(snap.records, snap.callbacks, seconds);
+    // Canvas samples: every animation frame, not pictures; count distinct guest frames instead.
+    f.picturesPerS = NaN;
+    const presses = await measurePresses(probe);
+    return { ...viewerRow({ ...f, ...presses }), cpu_qemu_vnc_pct: cpu['cpu_qemu_%'] ?? null };
+  } finally {
+    await page?.close();
+    await server.close();
+    await vm.stop();
+    dir.remove();
+  }
+}
+
+const ratio = (a: unknown, b: unknown): number | null =>
+  typeof a === 'number' && typeof b === 'number' && b !== 0 ? round(a / b, 2) : null;
+
+const browser = await launchWebrtcChromium();
+const rows: Row[] = [];
+try {
+  for (const [width, height] of SIZES) {
+    const size = `${width}x${height}`;
+    let ours: Row | undefined;
+    let novnc: Row | undefined;
+    if (selected(`${size} ours`)) {
+      ours = await benchOurs(browser, width, height);
+      rows.push({ case: `${size} ours (${VIDEO})`, ...ours });
+    }
+    if (selected(`${size} novnc`)) {
+      novnc = await benchNoVnc(browser, width, height);
+      rows.push({ case: `${size} noVNC (${VIDEO})`, ...novnc });
+    }
+    if (ours && novnc) {
+      rows.push({
+        case: `${size} ours/noVNC`,
+        fps: ratio(ours.fps, novnc.fps),
+        press_p50_ms: ratio(ours.press_p50_ms, novnc.press_p50_ms),
+        press_p95_ms: ratio(ours.press_p95_ms, novnc.press_p95_ms),
+      });
+    }
+  }
+} finally {
+  await browser.close();
+}
+
+const summary = [
+  'case',
+  'fps',
+  'guest_fps',
+  'lost_pct',
+  'pictures_per_s',
+  'press_p50_ms',
+  'press_p95_ms',
+  'missed',
+];
+printTable(
+  rows.map((r) => Object.fromEntries(summary.map((k) => [k, r[k] ?? null]))),
+  `end to end: delivered fps (distinct guest frames/s in the page), frames lost, key -> flipped marker; ${SECONDS} s, ${PRESSES} presses`,
+);
+const stageCols = [
+  'case',
+  'key_to_input_nats_ms',
+  'qemu_to_capture_ms',
+  'capture_to_encode_ms',
+  'encode_ms',
+  'encoder_to_nats_sub_ms',
+  'nats_to_page_ms',
+  'pts_to_page_ms',
+  'qemu_to_page_ms',
+  'encoded_fps',
+  'mbit_s',
+];
+printTable(
+  rows
+    .filter((r) => r.qemu_to_page_ms !== undefined)
+    .map((r) => Object.fromEntries(stageCols.map((k) => [k, r[k] ?? null]))),
+  'ours, per stage (p50, ms; key_to_input_nats: page key down -> InputEvent on NATS; nats_to_page = signaling + WebRTC + decode + presentation)',
+);
+const cpuRows = rows
+  .filter((r) => Object.keys(r).some((k) => k.startsWith('cpu_')))
+  .map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k === 'case' || k.startsWith('cpu_'))));
+printTable(cpuRows, 'CPU, % of one core over the fps window');
+process.stdout.write(`wrote ${writeResults('e2e', rows)}\n`);
