@@ -11,7 +11,7 @@ import { GUEST_STATUS_ROWS } from './player-page.js';
 export interface ProbeRecord {
   /** performance.now() when the picture was handed to the page (rVFC) or sampled (rAF). */
   t: number;
-  /** The same instant on the wall clock, in ms (performance.timeOrigin + t). */
+  /** The same instant on the wall clock (Date.now(): timeOrigin + t drifts from it in long runs). */
   wall: number;
   /** The frame's RTP timestamp (90 kHz), for <video>. */
   rtp: number | null;
@@ -29,6 +29,7 @@ export interface ProbeSnapshot {
 
 interface ProbeState extends ProbeSnapshot {
   keyAt: number;
+  keyWall: number;
   flipFrom: boolean | null;
   flipAt: number;
   lastMarker: boolean | null;
@@ -63,6 +64,7 @@ function startProbe({ selector, rows }: { selector: string; rows: number }): voi
     callbacks: 0,
     unreadable: 0,
     keyAt: NaN,
+    keyWall: NaN,
     flipFrom: null,
     flipAt: NaN,
     lastMarker: null,
@@ -71,7 +73,7 @@ function startProbe({ selector, rows }: { selector: string; rows: number }): voi
   window.addEventListener(
     'keydown',
     (e) => {
-      if (!e.repeat) state.keyAt = performance.now();
+      if (!e.repeat) [state.keyAt, state.keyWall] = [performance.now(), Date.now()];
     },
     true,
   );
@@ -85,6 +87,7 @@ function startProbe({ selector, rows }: { selector: string; rows: number }): voi
     width: number,
     height: number,
     t: number,
+    wall: number,
     rtp: number | null,
   ): void => {
     state.callbacks++;
@@ -111,21 +114,21 @@ function startProbe({ selector, rows }: { selector: string; rows: number }): voi
     if (rtp === null && s.frame === lastFrame && s.marker === state.records.at(-1)?.marker) return;
     lastFrame = s.frame;
     if (state.records.length < 100_000) {
-      state.records.push({ t, wall: performance.timeOrigin + t, rtp, frame: s.frame, marker: s.marker });
+      state.records.push({ t, wall, rtp, frame: s.frame, marker: s.marker });
     }
   };
   const el = document.querySelector(selector);
   if (el instanceof HTMLVideoElement) {
     const onFrame = (_now: number, meta: { rtpTimestamp?: number }): void => {
-      const t = performance.now();
-      if (el.videoWidth > 0) sample(el, el.videoWidth, el.videoHeight, t, meta.rtpTimestamp ?? null);
+      const [t, wall] = [performance.now(), Date.now()];
+      if (el.videoWidth > 0) sample(el, el.videoWidth, el.videoHeight, t, wall, meta.rtpTimestamp ?? null);
       el.requestVideoFrameCallback(onFrame);
     };
     el.requestVideoFrameCallback(onFrame);
   } else if (el instanceof HTMLCanvasElement) {
     const onAnimationFrame = (): void => {
-      const t = performance.now();
-      if (el.width > 0) sample(el, el.width, el.height, t, null);
+      const [t, wall] = [performance.now(), Date.now()];
+      if (el.width > 0) sample(el, el.width, el.height, t, wall, null);
       requestAnimationFrame(onAnimationFrame);
     };
     requestAnimationFrame(onAnimationFrame);
@@ -180,7 +183,7 @@ export class FrameProbe {
       );
       const r = await page.evaluate(() => {
         const p = (window as unknown as ProbeWindow).__probe;
-        return p ? { ms: p.flipAt - p.keyAt, keyWallMs: performance.timeOrigin + p.keyAt } : undefined;
+        return p ? { ms: p.flipAt - p.keyAt, keyWallMs: p.keyWall } : undefined;
       });
       return r && Number.isFinite(r.ms) ? r : undefined;
     } catch {
