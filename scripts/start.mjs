@@ -117,6 +117,10 @@ class Supervised {
   startedAt = 0;
   retryTimer = undefined;
   listeners = [];
+  /** Called after each restart (not the first start). */
+  restartHooks = [];
+  /** Set by restart(): the next exit is ours, start again at once. */
+  planned = false;
 
   constructor(name, command, args, env, stopSignal = 'SIGTERM') {
     this.name = name;
@@ -158,11 +162,18 @@ class Supervised {
     child.on('error', (error) => console.error(`${this.prefix}could not start: ${error.message}`));
     child.on('exit', (code, signal) => this.onExit(child, code, signal));
     if (child.pid !== undefined) emit({ event: 'started', name: this.name, pid: child.pid });
+    if (this.restarts > 0) for (const hook of this.restartHooks) hook();
   }
 
   onExit(child, code, signal) {
     emit({ event: 'exited', name: this.name, pid: child.pid ?? null, code, signal });
     if (stopping || child !== this.child) return;
+    if (this.planned) {
+      this.planned = false;
+      this.restarts++;
+      this.spawn();
+      return;
+    }
     const ranMs = Date.now() - this.startedAt;
     if (ranMs >= RESTART_RESET_AFTER_MS) this.failures = 0;
     const delay = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** this.failures);
@@ -176,6 +187,14 @@ class Supervised {
       this.retryTimer = undefined;
       if (!stopping) this.spawn();
     }, delay);
+  }
+
+  /** Stops the child and starts it again at once (a peer it depends on was restarted). */
+  restart() {
+    if (!this.running || this.planned) return;
+    console.error(`${this.prefix}restarting`);
+    this.planned = true;
+    this.child.kill(this.stopSignal);
   }
 
   get running() {
@@ -256,7 +275,12 @@ try {
       `--address=${busAddress}`,
     ]);
     await bus.waitForOutput(/^unix:path=/m);
-    start('demo-vm', 'qemu-system-x86_64', demoVmArgs(busAddress, size[1], size[2], video));
+    const vm = start('demo-vm', 'qemu-system-x86_64', demoVmArgs(busAddress, size[1], size[2], video));
+    // Neither QEMU nor capture comes back to a new bus by itself.
+    bus.restartHooks.push(() => {
+      vm.restart();
+      children.find((c) => c.name === 'capture')?.restart();
+    });
   }
 
   // The services, each its own process as in a deployment. Settings that wire them together are
