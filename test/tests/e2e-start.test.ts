@@ -1,9 +1,18 @@
 // The README's start command with no VM named: start.mjs starts NATS, the demo VM and the four
 // services, prints the URL with its token; that URL in Chromium lists the demo console, whose page
-// shows the guest; Ctrl-C (SIGINT) stops every process it started and exits cleanly.
+// shows the guest; Ctrl-C (SIGINT) stops every process it started and exits cleanly. Bad options
+// are refused before anything starts.
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StartedSystem, launchWebrtcChromium, statusFromPage, videoSize, waitFor } from '../kit/index.js';
+import {
+  StartedSystem,
+  launchWebrtcChromium,
+  startScriptPath,
+  statusFromPage,
+  videoSize,
+  waitFor,
+} from '../kit/index.js';
 
 const WIDTH = 1024;
 const HEIGHT = 768;
@@ -74,4 +83,25 @@ test('start.mjs runs the demo VM, prints a URL that shows it, and stops everythi
     'it says it stopped',
   );
   assert.deepEqual(started.filter(alive), [], 'no process it started is left');
+});
+
+test('start.mjs refuses bad options before starting anything', () => {
+  for (const [args, message] of [
+    [['--demo-video', 'cirrus'], /--demo-video takes vga or virtio/],
+    [['--demo-size', '12x7'], /--demo-size must look like 1280x720/],
+    [['--port', '70000'], /--port takes a port number/],
+    [['--vm-id', 'a.b'], /--vm-id takes letters/],
+    [['--max-fps', '0'], /--max-fps takes 1..240/],
+  ] as const) {
+    const r = spawnSync(process.execPath, [startScriptPath, ...args], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stdout, /"event":"started"/, 'nothing was started');
+  }
+  const help = spawnSync(process.execPath, [startScriptPath, '--help'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--demo-video KIND/);
 });
