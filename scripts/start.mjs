@@ -194,7 +194,10 @@ class Supervised {
     if (!this.running || this.planned) return;
     console.error(`${this.prefix}restarting`);
     this.planned = true;
-    this.child.kill(this.stopSignal);
+    const child = this.child;
+    child.kill(this.stopSignal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    child.once('exit', () => clearTimeout(timer));
   }
 
   get running() {
