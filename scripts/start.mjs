@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 
 const root = new URL('..', import.meta.url).pathname;
 /** The demo guest draws through virtio-gpu when QEMU gives it one (60 fps), else Bochs VBE. */
-const DEFAULT_DEMO_VIDEO = 'vga';
+const DEFAULT_DEMO_VIDEO = 'virtio';
 const EVENT_PREFIX = '@qemu-webrtc ';
 
 const { values } = parseArgs({

@@ -6,24 +6,38 @@ export type LinkState = 'unknown' | 'good' | 'fair' | 'struggling';
 export interface LinkThresholds {
   /** Smoothed fraction of packets lost at or above which the link is struggling (0..1). */
   strugglingLoss: number;
-  /** Smoothed loss below which (with no burst of NACKs) the link is good. */
+  /** Smoothed loss below which (with few NACKs) the link is good. */
   goodLoss: number;
 }
 
+/** Loss is measured over windows at least this long (browsers send many small reports). */
+const WINDOW_MS = 1000;
 /** Reports older than this say nothing about the link now. */
 const STALE_AFTER_MS = 5000;
-/** Weight of the newest report in the smoothed loss. */
+/** Weight of the newest window in the smoothed loss. */
 const ALPHA = 0.5;
+/** More NACK packets than this in a window: retransmissions are busy, the link is fair at best. */
+const NACKS_PER_WINDOW = 5;
+
+interface WindowStart {
+  atMs: number;
+  cumulativeLost: number;
+  highestSequence: number;
+}
 
 /**
- * One viewer's link from RTCP receiver reports (fraction lost, RFC 3550) and NACKs. Loss is
- * smoothed so that one bad report does not move the viewer; the state is held with its start time
- * so that policies can ask "struggling for how long".
+ * One viewer's link from RTCP receiver reports (RFC 3550) and NACKs. A browser sends a report with
+ * nearly every feedback packet, each covering a few packets, so the report's own "fraction lost"
+ * swings between 0 and 1; we use the cumulative loss and the highest sequence number instead, over
+ * windows of a second, smoothed across windows. The state is held with its start time so that
+ * policies can ask "struggling for how long".
  */
 export class LinkQuality {
   private loss = 0;
+  private windows = 0;
+  private window: WindowStart | undefined;
   private lastReportMs = -Infinity;
-  private nacksSinceReport = 0;
+  private nacks = 0;
   private current: LinkState = 'unknown';
   private sinceMs: number;
 
@@ -36,26 +50,37 @@ export class LinkQuality {
 
   /** Feeds one parsed RTCP packet from the viewer. */
   onFeedback(fb: RtcpFeedback): void {
-    this.nacksSinceReport += fb.nack;
-    if (fb.reports.length === 0) return;
-    const worst = Math.max(...fb.reports.map((r) => r.fractionLost));
-    this.loss = this.lastReportMs === -Infinity ? worst : ALPHA * worst + (1 - ALPHA) * this.loss;
-    this.lastReportMs = this.now();
-    // NACKs without loss in the report mean retransmissions arrived in time: a fair link, not good.
-    const nackBurst = this.nacksSinceReport > 0;
-    this.nacksSinceReport = 0;
-    let next: LinkState;
-    if (this.loss >= this.thresholds.strugglingLoss) next = 'struggling';
-    else if (this.loss < this.thresholds.goodLoss && !nackBurst) next = 'good';
-    else next = 'fair';
-    this.set(next);
+    this.nacks += fb.nack;
+    const report = fb.reports[0]; // we send one SSRC per viewer
+    if (!report) return;
+    const now = this.now();
+    this.lastReportMs = now;
+    const start = this.window;
+    if (!start || report.highestSequence < start.highestSequence) {
+      this.startWindow(now, report); // first report, or the sender restarted
+      return;
+    }
+    if (now - start.atMs < WINDOW_MS) return;
+    const expected = report.highestSequence - start.highestSequence;
+    if (expected <= 0) return; // nothing sent meanwhile: nothing learnt (keep the window open)
+    // Cumulative loss may go down (duplicates count as received): clamp to 0..1.
+    const fraction = Math.min(Math.max((report.cumulativeLost - start.cumulativeLost) / expected, 0), 1);
+    this.loss = this.windows === 0 ? fraction : ALPHA * fraction + (1 - ALPHA) * this.loss;
+    this.windows++;
+    const busy = this.nacks > NACKS_PER_WINDOW;
+    this.startWindow(now, report);
+    if (this.loss >= this.thresholds.strugglingLoss) this.set('struggling');
+    else if (this.loss < this.thresholds.goodLoss && !busy) this.set('good');
+    else this.set('fair');
   }
 
   /** Forgets the history (after a move to another rendition, old reports describe the old load). */
   reset(): void {
     this.loss = 0;
+    this.windows = 0;
+    this.window = undefined;
     this.lastReportMs = -Infinity;
-    this.nacksSinceReport = 0;
+    this.nacks = 0;
     this.set('unknown', true);
   }
 
@@ -70,12 +95,21 @@ export class LinkQuality {
     return this.now() - this.sinceMs;
   }
 
-  private expire(): void {
-    if (this.current !== 'unknown' && this.now() - this.lastReportMs > STALE_AFTER_MS) this.set('unknown');
-  }
-
   get smoothedLoss(): number {
     return this.loss;
+  }
+
+  private startWindow(now: number, report: RtcpFeedback['reports'][number]): void {
+    this.window = {
+      atMs: now,
+      cumulativeLost: report.cumulativeLost,
+      highestSequence: report.highestSequence,
+    };
+    this.nacks = 0;
+  }
+
+  private expire(): void {
+    if (this.current !== 'unknown' && this.now() - this.lastReportMs > STALE_AFTER_MS) this.set('unknown');
   }
 
   private set(state: LinkState, force = false): void {
