@@ -358,7 +358,9 @@ async function benchNoVnc(browser: Browser, width: number, height: number): Prom
           return c instanceof HTMLCanvasElement ? [c.width, c.height] : [0, 0];
         });
         return (
-          size[0] === width && size[1] === height && (await statusFromPage(p, '#screen canvas')) !== null
+          size[0] === width &&
+          size[1] === height &&
+          (await statusFromPage(p, { selector: '#screen canvas' })) !== null
         );
       },
       60_000,

@@ -14,7 +14,6 @@ export * from './frame-probe.js';
 export * from './free-port.js';
 export * from './static-server.js';
 export * from './netns.js';
-export * from './video-status.js';
 export * from './capture-process.js';
 export * from './guest-ring-frames.js';
 export * from './guest-pattern.js';

@@ -48,39 +48,47 @@ export async function openPlayer(
 }
 
 /**
- * Draws an element of the page (the player's <video>, noVNC's <canvas>) into a canvas and reads the
- * guest's status blocks from its top rows; null when they are not there (yet).
+ * Draws an element of the page (the player's <video>, noVNC's <canvas>: `selector`) into a canvas
+ * and reads the guest's status blocks from its top rows; null when they are not there (yet).
+ * `guest`: the guest's resolution when the picture is a scaled rendition (default: its own size).
  */
-export async function statusFromPage(page: Page, selector = 'video'): Promise<GuestStatus | null> {
+export async function statusFromPage(
+  page: Page,
+  opts: { selector?: string; guest?: { width: number; height: number } } = {},
+): Promise<GuestStatus | null> {
   const shot = await page.evaluate(
-    ({ sel, rows }) => {
+    ({ sel, guestRows, guestHeight }) => {
       const el = document.querySelector(sel);
       let w = 0;
       let h = 0;
       if (el instanceof HTMLVideoElement) [w, h] = [el.videoWidth, el.videoHeight];
       else if (el instanceof HTMLCanvasElement) [w, h] = [el.width, el.height];
       if (!el || w === 0 || h === 0) return null;
+      // The picture rows that show the guest's top GUEST_STATUS_ROWS rows.
+      const rows = Math.min(h, Math.ceil((guestRows * h) / (guestHeight ?? h)));
       const canvas = document.createElement('canvas');
       canvas.width = w;
-      canvas.height = Math.min(rows, h);
+      canvas.height = rows;
       const ctx = canvas.getContext('2d', { willReadFrequently: true });
       if (!ctx) return null;
       ctx.drawImage(el as CanvasImageSource, 0, 0);
-      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      const data = ctx.getImageData(0, 0, w, rows).data;
+      // Test-only transfer out of the page: playwright passes strings, not buffers.
       let s = '';
       for (let i = 0; i < data.length; i += 0x8000) s += String.fromCharCode(...data.subarray(i, i + 0x8000));
-      return { w, h, b64: btoa(s) };
+      return { w, h, rows, b64: btoa(s) };
     },
-    { sel: selector, rows: GUEST_STATUS_ROWS },
+    { sel: opts.selector ?? 'video', guestRows: GUEST_STATUS_ROWS, guestHeight: opts.guest?.height },
   );
   if (!shot) return null;
   const data = Buffer.from(shot.b64, 'base64');
-  const rows = data.length / (shot.w * 4);
-  // The strip is the top of a w x h screen: the guest's layout is relative to its width only.
+  const gw = opts.guest?.width ?? shot.w;
+  const gh = opts.guest?.height ?? shot.h;
+  // The strip is the top of the screen scaled by w / gw: pass the guest size of that strip.
   return readGuestStatus(
-    { data, width: shot.w, height: rows, stride: shot.w * 4, layout: 'rgba' },
-    shot.w,
-    rows,
+    { data, width: shot.w, height: shot.rows, stride: shot.w * 4, layout: 'rgba' },
+    gw,
+    Math.round((gh * shot.rows) / shot.h),
   );
 }
 

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { TempDir, ViewerNetwork, launchChromium, statusFromVideo, waitFor } from '@qemu-webrtc/test/kit';
+import { TempDir, ViewerNetwork, launchChromium, statusFromPage, waitFor } from '@qemu-webrtc/test/kit';
 import type { Page } from 'playwright-core';
 import { CONTROL_TOKEN } from './harness.js';
 import { LivePipeline, VM_ID } from './live-pipeline.js';
@@ -37,7 +37,7 @@ async function advancingFrames(page: Page, count: number): Promise<number[]> {
   await waitFor(
     `${count} increasing guest frame numbers in the video`,
     async () => {
-      const status = await statusFromVideo(page, { guest: { width: WIDTH, height: HEIGHT } });
+      const status = await statusFromPage(page, { guest: { width: WIDTH, height: HEIGHT } });
       if (status && (frames.length === 0 || status.frame > (frames.at(-1) ?? 0))) frames.push(status.frame);
       return frames.length >= count;
     },

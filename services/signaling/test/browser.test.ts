@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, readGuestStatus, statusFromVideo, waitFor } from '@qemu-webrtc/test/kit';
+import { launchChromium, readGuestStatus, statusFromPage, waitFor } from '@qemu-webrtc/test/kit';
 import { H264Decoder } from '@qemu-webrtc/encoder/dist/src/native.js';
 import { CONTROL_TOKEN, VIEW_TOKEN, WhepClient } from './harness.js';
 import { LivePipeline, VM_ID } from './live-pipeline.js';
@@ -80,7 +80,7 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     await waitFor(
       'five frame numbers, increasing',
       async () => {
-        const status = await statusFromVideo(control);
+        const status = await statusFromPage(control);
         if (status && (frames.length === 0 || status.frame > (frames.at(-1) ?? 0))) frames.push(status.frame);
         return frames.length >= 5;
       },
