@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 
 export type MessageBus = dbus.MessageBus;
@@ -35,4 +36,10 @@ export async function getAllProperties(
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries((props ?? {}) as Record<string, dbus.Variant>)) out[k] = v.value;
   return out;
+}
+
+/** Calls `onClosed` when the bus connection's stream ends (dbus-next does not report it). */
+export function onBusClosed(bus: MessageBus, onClosed: () => void): void {
+  const connection: unknown = Reflect.get(bus, '_connection');
+  if (connection instanceof EventEmitter) connection.once('end', onClosed);
 }

@@ -8,7 +8,7 @@ import {
   type NatsConnection,
   type Service,
 } from '@qemu-webrtc/common';
-import { connectBus, type MessageBus } from '@qemu-webrtc/qemu-dbus';
+import { connectBus, onBusClosed, type MessageBus } from '@qemu-webrtc/qemu-dbus';
 import type { CaptureConfig } from './config.js';
 import { DmabufReader } from './dmabuf-reader.js';
 import { CaptureMetrics } from './metrics.js';
@@ -97,9 +97,30 @@ export class CaptureService implements Service {
     }
     const bus = this.bus;
     if (!bus) return;
-    const presence = await QemuPresence.watch(bus);
-    presence.on('up', () => void this.startVm(bus));
+    // The bus daemon itself may go away (restarted, or the VM's host tidied up): start over.
+    const lost = (error?: unknown): void => {
+      if (this.bus !== bus) return;
+      this.bus = undefined;
+      this.logger.warn({ err: error }, 'lost the D-Bus connection; reconnecting');
+      this.vm?.stop();
+      this.vm = undefined;
+      bus.disconnect();
+      if (!this.destroyed) setTimeout(() => void this.connectBus(), 1000);
+    };
+    bus.on('error', lost);
+    onBusClosed(bus, lost);
+    let presence: QemuPresence;
+    try {
+      presence = await QemuPresence.watch(bus);
+    } catch (error) {
+      lost(error);
+      return;
+    }
+    presence.on('up', () => {
+      if (this.bus === bus) void this.startVm(bus);
+    });
     presence.on('down', () => {
+      if (this.bus !== bus) return;
       this.logger.warn('QEMU left the bus');
       this.vm?.stop();
       this.vm = undefined;
@@ -110,8 +131,9 @@ export class CaptureService implements Service {
 
   private async startVm(bus: MessageBus): Promise<void> {
     this.vm?.stop();
+    this.vm = undefined;
     try {
-      this.vm = await VmCapture.start({
+      const vm = await VmCapture.start({
         bus,
         nc: this.nc,
         gate: this.gate,
@@ -120,6 +142,9 @@ export class CaptureService implements Service {
         metrics: this.metrics,
         logger: this.logger,
       });
+      // The bus may have gone while we started (its VM with it).
+      if (this.bus === bus && !this.destroyed) this.vm = vm;
+      else vm.stop();
     } catch (error) {
       this.logger.error({ err: error }, 'could not start capturing QEMU');
     }

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { QemuVm, readGuestStatus, waitFor } from '@qemu-webrtc/test/kit';
+import { DbusDaemon, QemuVm, readGuestStatus, waitFor } from '@qemu-webrtc/test/kit';
 import { assertRingEqualsScreendump, ringImage, setup, startCapture } from './capture-harness.js';
 
 for (const unixMap of [true, false]) {
@@ -53,7 +53,7 @@ for (const unixMap of [true, false]) {
   });
 }
 
-test('capture waits for QEMU, follows it through a kill and a restart, and never restarts itself', async (t) => {
+test('capture waits for QEMU, follows it through a kill, a restart and a restart of the bus daemon', async (t) => {
   const env = await setup(t);
   const service = await startCapture(env, t);
   assert.equal(service.vmCapture, undefined, 'no QEMU yet');
@@ -77,4 +77,20 @@ test('capture waits for QEMU, follows it through a kill and a restart, and never
     return img && img.width === 1024 ? (readGuestStatus(img) ?? undefined) : undefined;
   });
   assert.equal(status.presses, 0, 'a freshly booted guest, not a frame left from the first one');
+
+  // The bus daemon itself restarts (same socket path), then a QEMU on the new bus: capture
+  // reconnects on its own.
+  await second.stop();
+  await env.bus.stop();
+  const bus2 = await DbusDaemon.start(env.dir);
+  t.after(() => bus2.stop());
+  assert.equal(bus2.address.split(',')[0], env.bus.address.split(',')[0], 'the same socket path');
+  const third = await QemuVm.start(env.dir, { busAddress: bus2.address, width: 1280, height: 720 });
+  t.after(() => third.stop());
+  const before = env.frames.length;
+  await waitFor(
+    'frames from QEMU on the restarted bus',
+    () => env.frames.slice(before).some((f) => f.width === 1280),
+    40_000,
+  );
 });

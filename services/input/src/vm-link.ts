@@ -7,6 +7,7 @@ import {
   QemuConsole,
   callMethod,
   connectBus,
+  onBusClosed,
   readVmProperties,
   type MessageBus,
 } from '@qemu-webrtc/qemu-dbus';
@@ -51,12 +52,6 @@ function openBus(address: string, timeoutMs: number): Promise<MessageBus> {
     // Errors after a failure (the socket closing) must not become uncaught 'error' events.
     bus.on('error', () => undefined);
   });
-}
-
-/** Calls `onClosed` when the bus connection's stream ends (dbus-next does not report it). */
-function onBusClosed(bus: MessageBus, onClosed: () => void): void {
-  const connection: unknown = Reflect.get(bus, '_connection');
-  if (connection instanceof EventEmitter) connection.once('end', onClosed);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
