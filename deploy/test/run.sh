@@ -128,7 +128,9 @@ say "building the images with $COMPOSE (full log kept until the stage ends)"
 build_start=$(date +%s)
 # shellcheck disable=SC2086
 if ! $COMPOSE --env-file "$work/build.env" -p "$PROJECT" -f deploy/docker-compose.yml build --force-rm 2>&1 |
-  tee "$work/build.log" | { grep --line-buffered -E '^(Building |Successfully tagged )' || true; }; then
+  tee "$work/build.log" | while IFS= read -r line; do
+    case $line in "Building dependency"*) ;; "Building "* | "Successfully tagged "*) printf '  %4d s  %s\n' "$(($(date +%s) - build_start))" "$line" ;; esac
+  done; then
   tail -60 "$work/build.log" >&2
   die "the image build failed (last lines above)"
 fi
