@@ -19,7 +19,6 @@
 // BENCH_SECONDS (default 4): seconds of 60 fps video per size (the frames kept in memory); the
 // service runs twice as long. BENCH_CASES=1080,service: only cases whose label contains one of them.
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'nats';
@@ -27,6 +26,7 @@ import { nowUs, subjects } from '@qemu-webrtc/common';
 import { FrameRingWriter, PixelFormat } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { ManagedProcess, NatsServer, TempDir, waitFor } from '../kit/index.js';
+import { loadAddon, makeFrames, type EncoderAddon } from './guest-frames.js';
 import {
   cpuSeconds,
   listeningPorts,
@@ -65,104 +65,6 @@ const wanted = (process.env.BENCH_CASES ?? '')
   .filter((s) => s !== '');
 const selected = (label: string): boolean => wanted.length === 0 || wanted.some((w) => label.includes(w));
 const sizeLabel = (s: Size): string => `${s.width}x${s.height}`;
-
-// --- the addon (loaded as services/encoder/src/native.ts does; only what is used here is typed) ---
-
-interface AddonEncoder {
-  readonly codecName: string;
-  encode(input: {
-    data: Uint8Array;
-    stride: number;
-    width: number;
-    height: number;
-    format: 'bgrx';
-    ptsUs: number;
-  }): Promise<{ data: Buffer; keyframe: boolean; ptsUs: number } | null>;
-  close(): void;
-}
-interface EncoderAddon {
-  H264Encoder: new (options: {
-    width: number;
-    height: number;
-    fps: number;
-    bitrateBps: number;
-    codec: 'libx264';
-    preset: 'ultrafast';
-    profile: 'constrained_baseline';
-    keyintMax: number;
-    vbvBufferFrames: number;
-  }) => AddonEncoder;
-}
-
-function loadAddon(): EncoderAddon {
-  const path = join(repoRoot, 'services/encoder/native/build/Release/encoder.node');
-  if (!existsSync(path)) throw new Error(`${path} is missing: build services/encoder first`);
-  return createRequire(import.meta.url)(path) as EncoderAddon;
-}
-
-// --- frames: the test guest's pattern (test/guest/draw.c) ---
-
-const TEX_N = 8192;
-const MAX_W = 2560;
-
-function hash32(v: number): number {
-  let x = v >>> 0;
-  x = (x ^ (x >>> 16)) >>> 0;
-  x = Math.imul(x, 0x7feb352d) >>> 0;
-  x = (x ^ (x >>> 15)) >>> 0;
-  x = Math.imul(x, 0x846ca68b) >>> 0;
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
-/** One row of rainbow, dark stripes every 64 texels, per-texel noise; 0x00RRGGBB (bytes B,G,R,X). */
-function texture(): Uint32Array {
-  const tex = new Uint32Array(TEX_N + MAX_W);
-  for (let i = 0; i < TEX_N; i++) {
-    const h = Math.floor((i * 6 * 256) / TEX_N) % (6 * 256);
-    const seg = h >> 8;
-    const f = h & 0xff;
-    let [r, g, b] =
-      seg === 0
-        ? [255, f, 0]
-        : seg === 1
-          ? [255 - f, 255, 0]
-          : seg === 2
-            ? [0, 255, f]
-            : seg === 3
-              ? [0, 255 - f, 255]
-              : seg === 4
-                ? [f, 0, 255]
-                : [255, 0, 255 - f];
-    if (((i >> 4) & 3) === 0) [r, g, b] = [r >> 2, g >> 2, b >> 2];
-    let c = ((r << 16) | (g << 8) | b) ^ (hash32(i) & 0x030303);
-    if (c === 0xffffff || c === 0) c ^= 0x010101;
-    tex[i] = c;
-  }
-  tex.copyWithin(TEX_N, 0, MAX_W);
-  return tex;
-}
-
-/** `count` BGRX frames: row y shows the texture (tinted per row) at offset y*3 + t*(1 + (y>>7)&3). */
-function makeFrames(size: Size, count: number): Uint8Array[] {
-  const { width, height } = size;
-  const tex = texture();
-  const rows = Array.from({ length: height }, (_, y) => {
-    const m = hash32(Math.imul(y, 0x9e3779b1)) & 0x1f1f1f;
-    return tex.map((c) => (c ^ m) >>> 0);
-  });
-  const frames: Uint8Array[] = [];
-  for (let t = 0; t < count; t++) {
-    const frame = new Uint8Array(width * height * 4);
-    const px = new Uint32Array(frame.buffer);
-    for (let y = 0; y < height; y++) {
-      const off = (y * 3 + t * (1 + ((y >> 7) & 3))) & (TEX_N - 1);
-      const row = rows[y];
-      if (row) px.set(row.subarray(off, off + width), y * width);
-    }
-    frames.push(frame);
-  }
-  return frames;
-}
 
 // --- CPU ---
 

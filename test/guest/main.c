@@ -7,6 +7,7 @@
 #include "video.h"
 
 #define MB_BOOT_MAGIC 0x2BADB002u
+#define MB_INFO_MEMORY (1u << 0)
 #define MB_INFO_CMDLINE (1u << 2)
 #define DEFAULT_W 1280
 #define DEFAULT_H 720
@@ -95,14 +96,23 @@ static void screen_modes(uint32_t magic, const struct multiboot_info *mbi, struc
     }
 }
 
+/* The end of RAM from 1 MiB up (multiboot's mem_upper, KiB); 0 when the loader did not say. */
+static uint32_t ram_end(uint32_t magic, const struct multiboot_info *mbi)
+{
+    if (magic != MB_BOOT_MAGIC || !(mbi->flags & MB_INFO_MEMORY) || mbi->mem_upper > (0xFFF00000u >> 10))
+        return 0;
+    return 0x100000u + (mbi->mem_upper << 10);
+}
+
 void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 {
     struct screen s;
     struct modes modes;
     uint32_t mode = 0; /* index into modes: the parity of F12 presses */
     screen_modes(magic, mbi, &modes);
-    video_init(&s, modes.w[0], modes.h[0]);
+    video_init(&s, modes.w[0], modes.h[0], ram_end(magic, mbi));
     draw_init(&s);
+    video_present(&s);
     pointer_init(&s, magic == MB_BOOT_MAGIC && (mbi->flags & MB_INFO_CMDLINE) ? (const char *)mbi->cmdline : 0);
     pace_init(FPS);
     for (uint32_t frame = 0;; frame++) {
@@ -122,9 +132,11 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
             mode = kbd.f12 & 1;
             video_set_mode(&s, modes.w[mode], modes.h[mode]);
             draw_static(&s, frame);
+            video_present(&s);
             continue;
         }
         draw_key_status(&s);
         draw_frame_counter(&s, frame);
+        video_present(&s); /* virtio-gpu: the frame reaches the display now, whole */
     }
 }

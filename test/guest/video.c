@@ -1,5 +1,7 @@
 #include "video.h"
 #include "io.h"
+#include "pci.h"
+#include "virtio-gpu.h"
 
 #define VBE_INDEX 0x1CE
 #define VBE_DATA 0x1CF
@@ -27,39 +29,18 @@ static uint16_t vbe_read(uint16_t index)
     return inw(VBE_DATA);
 }
 
-static uint32_t pci_read(uint32_t dev, uint32_t fn, uint32_t off)
-{
-    outl(0xCF8, 0x80000000u | (dev << 11) | (fn << 8) | (off & 0xFC));
-    return inl(0xCFC);
-}
-
-static void pci_write(uint32_t dev, uint32_t fn, uint32_t off, uint32_t v)
-{
-    outl(0xCF8, 0x80000000u | (dev << 11) | (fn << 8) | (off & 0xFC));
-    outl(0xCFC, v);
-}
-
 /* BAR0 of the first 1234:1111 on bus 0, with memory decoding on. */
 static uint32_t find_framebuffer(void)
 {
-    for (uint32_t dev = 0; dev < 32; dev++) {
-        for (uint32_t fn = 0; fn < 8; fn++) {
-            uint32_t id = pci_read(dev, fn, 0x00);
-            if (id == 0x11111234u) {
-                uint32_t cmd = pci_read(dev, fn, 0x04);
-                if (!(cmd & 0x2))
-                    pci_write(dev, fn, 0x04, (cmd & 0xFFFFu) | 0x2);
-                uint32_t bar = pci_read(dev, fn, 0x10) & 0xFFFFFFF0u;
-                return bar ? bar : FB_FALLBACK;
-            }
-            if (fn == 0 && !(pci_read(dev, 0, 0x0C) & 0x00800000u))
-                break; /* not multi-function (or absent) */
-        }
-    }
-    return FB_FALLBACK;
+    struct pci_dev d;
+    if (!pci_find(0x1234, 0x1111, &d))
+        return FB_FALLBACK;
+    pci_enable(&d, PCI_CMD_MEMORY);
+    uint32_t bar = pci_read32(&d, 0x10) & 0xFFFFFFF0u;
+    return bar ? bar : FB_FALLBACK;
 }
 
-void video_set_mode(struct screen *s, uint32_t width, uint32_t height)
+static void vbe_set_mode(struct screen *s, uint32_t width, uint32_t height)
 {
     /* Disabled first: QEMU resets the virtual width and offsets only on a disabled -> enabled edge. */
     vbe_write(VBE_ENABLE, 0);
@@ -81,8 +62,26 @@ void video_set_mode(struct screen *s, uint32_t width, uint32_t height)
         s->pitch = s->width;
 }
 
-void video_init(struct screen *s, uint32_t width, uint32_t height)
+static int virtio; /* a virtio-gpu was found: draw in RAM, present each frame */
+
+void video_set_mode(struct screen *s, uint32_t width, uint32_t height)
 {
-    s->fb = (volatile uint32_t *)find_framebuffer();
+    if (virtio)
+        vgpu_set_mode(s, width, height);
+    else
+        vbe_set_mode(s, width, height);
+}
+
+void video_init(struct screen *s, uint32_t width, uint32_t height, uint32_t ram_end)
+{
+    virtio = vgpu_init(ram_end);
+    if (!virtio)
+        s->fb = (volatile uint32_t *)find_framebuffer();
     video_set_mode(s, width, height);
+}
+
+void video_present(const struct screen *s)
+{
+    if (virtio)
+        vgpu_present(s);
 }

@@ -3,10 +3,16 @@ import { chromium, type Browser } from 'playwright-core';
 /** Debian's Chromium; never a downloaded browser. */
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** Headless Chromium with nothing reaching past loopback. */
-export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+/**
+ * Headless Chromium with nothing reaching past loopback. `executablePath`: a wrapper that runs
+ * Debian's Chromium differently (e.g. ViewerNetwork.chromiumWrapper, inside a network namespace).
+ */
+export async function launchChromium(
+  extraArgs: string[] = [],
+  opts: { executablePath?: string } = {},
+): Promise<Browser> {
   return chromium.launch({
-    executablePath: chromiumPath,
+    executablePath: opts.executablePath ?? chromiumPath,
     headless: true,
     args: [
       '--no-sandbox',

@@ -46,7 +46,8 @@ const SYNC_WHITE = 200;
 const SYNC_BLACK = 55;
 const THRESHOLD = 128;
 
-function channelOffsets(layout: PixelLayout): { r: number; g: number; b: number; bpp: number } {
+/** Byte offsets of red, green and blue in a pixel, and bytes per pixel. */
+export function channelOffsets(layout: PixelLayout): { r: number; g: number; b: number; bpp: number } {
   switch (layout) {
     case 'bgrx':
       return { r: 2, g: 1, b: 0, bpp: 4 };
@@ -202,7 +203,12 @@ export function parsePpm(buf: Uint8Array): GuestScreenImage {
   // Exactly one whitespace byte ends the header.
   if (!isSpace(buf[pos])) throw new TypeError('bad PPM header: no whitespace after maxval');
   pos++;
-  const stride = width * 3;
+  // QEMU's screendump writes each row with the stride of its pixman line buffer, a multiple of 4
+  // bytes: a width that is not a multiple of 4 (virtio-gpu allows any) gets 1..3 padding bytes per
+  // row. Taken as padded rows only when the file holds exactly that many bytes.
+  const packed = width * 3;
+  const padded = (packed + 3) & ~3;
+  const stride = padded !== packed && buf.length - pos === padded * height ? padded : packed;
   const size = stride * height;
   if (buf.length - pos < size) {
     throw new TypeError(
@@ -210,4 +216,22 @@ export function parsePpm(buf: Uint8Array): GuestScreenImage {
     );
   }
   return { data: buf.subarray(pos, pos + size), width, height, stride, layout: 'rgb' };
+}
+
+/** Pixels where a ring frame (bytes B,G,R,X) and a QMP screendump (R,G,B) of the same size differ. */
+export function countRingDumpMismatches(ring: GuestScreenImage, dump: GuestScreenImage): number {
+  let mismatches = 0;
+  for (let y = 0; y < dump.height; y++) {
+    for (let x = 0; x < dump.width; x++) {
+      const d = y * dump.stride + x * 3;
+      const r = y * ring.stride + x * 4;
+      if (
+        ring.data[r] !== dump.data[d + 2] ||
+        ring.data[r + 1] !== dump.data[d + 1] ||
+        ring.data[r + 2] !== dump.data[d]
+      )
+        mismatches++;
+    }
+  }
+  return mismatches;
 }

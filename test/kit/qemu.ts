@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ManagedProcess } from './managed-process.js';
 import { QmpClient } from './qmp.js';
@@ -7,12 +7,21 @@ import type { TempDir } from './temp-dir.js';
 /** The bare-metal test guest (test/guest), built by `pnpm build`. */
 export const guestKernelPath = fileURLToPath(new URL('../../guest/build/guest.elf', import.meta.url));
 
+/**
+ * The guest's display device. 'vga': std VGA, the guest sets a Bochs VBE mode (QEMU refreshes it on
+ * its GUI timer, about every 30 ms). 'virtio': virtio-gpu-pci, the guest flushes every frame it
+ * draws to the display at once (test/guest/README.md).
+ */
+export type GuestVideo = 'vga' | 'virtio';
+
 export interface QemuOptions {
   /** D-Bus address for `-display dbus,addr=`; omit for no display. */
   busAddress?: string;
   /** Guest resolution, passed on the guest's command line. */
   width?: number;
   height?: number;
+  /** Display device (default 'vga'). */
+  video?: GuestVideo;
   /** Extra `-display dbus` suboptions, e.g. "gl=off". */
   displayOptions?: string;
   /** More QEMU arguments (devices). */
@@ -28,12 +37,22 @@ export class QemuVm {
     readonly qmp: QmpClient,
     readonly qmpPath: string,
     private readonly dir: TempDir,
+    /** Where the guest's serial port (COM1) is written: it says why it stopped, if it did. */
+    readonly serialPath: string,
   ) {}
 
   static async start(dir: TempDir, opts: QemuOptions = {}): Promise<QemuVm> {
     if (!existsSync(guestKernelPath))
       throw new Error(`test guest not built: ${guestKernelPath} (run pnpm build)`);
-    const qmpPath = dir.join(`qmp-${Date.now()}.sock`);
+    const stamp = `${Date.now()}-${process.hrtime.bigint()}`;
+    const qmpPath = dir.join(`qmp-${stamp}.sock`);
+    const serialPath = dir.join(`serial-${stamp}.log`);
+    const width = opts.width ?? 1280;
+    const height = opts.height ?? 720;
+    const video =
+      (opts.video ?? 'vga') === 'virtio'
+        ? ['-vga', 'none', '-device', `virtio-gpu-pci,xres=${width},yres=${height}`]
+        : ['-vga', 'std'];
     const display =
       opts.busAddress !== undefined
         ? [
@@ -50,15 +69,16 @@ export class QemuVm {
       '64',
       '-nodefaults',
       '-no-user-config',
-      '-vga',
-      'std',
+      ...video,
       '-name',
       opts.name ?? 'test-guest',
       '-kernel',
       guestKernelPath,
       '-append',
-      `${opts.width ?? 1280}x${opts.height ?? 720}`,
+      `${width}x${height}`,
       ...display,
+      '-serial',
+      `file:${serialPath}`,
       '-qmp',
       `unix:${qmpPath},server=on,wait=off`,
       ...(opts.extraArgs ?? []),
@@ -70,7 +90,7 @@ export class QemuVm {
       );
       exitedEarly.catch(() => undefined); // only matters while we wait for QMP
       const qmp = await Promise.race([QmpClient.connect(qmpPath), exitedEarly]);
-      return new QemuVm(proc, qmp, qmpPath, dir);
+      return new QemuVm(proc, qmp, qmpPath, dir, serialPath);
     } catch (error) {
       await proc.stop();
       throw new Error(`QEMU did not start: ${String(error)}\n${proc.output}`);
@@ -80,6 +100,15 @@ export class QemuVm {
   /** The guest's screen as QEMU sees it. */
   screendump(): ReturnType<QmpClient['screendump']> {
     return this.qmp.screendump(this.dir.join(`screen-${process.hrtime.bigint()}.ppm`));
+  }
+
+  /** What the guest wrote to its serial port so far (empty unless it failed). */
+  serialOutput(): string {
+    try {
+      return readFileSync(this.serialPath, 'utf8');
+    } catch {
+      return '';
+    }
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { nowUs, publishProto, subjects, type Logger, type NatsConnection } from '@qemu-webrtc/common';
-import { FrameRingWriter, type PixelFormat } from '@qemu-webrtc/frame-ring';
+import { FrameRingWriter, type PixelFormat, type SlotWrite } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { ConsoleSurface } from './console-surface.js';
 import { copyRect } from './frame-copy.js';
@@ -29,9 +29,16 @@ export interface FramePublisherOptions {
  * Turns a console's damage into frames: coalesces damage, and at most maxFps times a second copies
  * what changed into the next ring slot and announces it with FrameReady. Nothing is published when
  * nothing changed. The ring is re-created (new generation) when the geometry changes.
+ *
+ * QEMU's shared framebuffer (Unix.Map) is QEMU's to rewrite at any moment: a virtio-gpu guest's next
+ * transfer may land while we wait for the frame-rate limit. So for that surface each damaged
+ * rectangle is copied into the slot being prepared as soon as QEMU reports it (the slot is
+ * committed later); other surfaces are ours and are copied at publish time.
  */
 export class FramePublisher {
   private ring: FrameRingWriter | undefined;
+  /** The slot being prepared (Unix.Map surfaces: already holds every damaged rectangle). */
+  private staged: SlotWrite | undefined;
   private generation = 0;
   private sequence = 0;
   private pending: Rect[] = [];
@@ -52,7 +59,36 @@ export class FramePublisher {
     if (this.pending.length === 0) this.firstDamageUs = receivedUs;
     addDamage(this.pending, rect);
     this.ring?.markDamage(rect);
+    if (this.surface.kind === 'map') this.stage(rect);
     this.schedule();
+  }
+
+  /** Copies a rectangle of QEMU's shared framebuffer into the slot being prepared, now. */
+  private stage(rect: Rect): void {
+    const g = this.surface.geometry;
+    const pixels = this.surface.pixels;
+    const ring = this.ensureRing();
+    if (!g || !pixels || !ring) return;
+    if (this.staged) {
+      copyRect(
+        pixels,
+        g.stride,
+        rect.x,
+        rect.y,
+        this.staged.pixels,
+        ring.stride,
+        rect.x,
+        rect.y,
+        rect.width,
+        rect.height,
+      );
+      return;
+    }
+    // beginWrite's damage includes `rect` (marked above) and whatever else this slot lacks.
+    this.staged = ring.beginWrite();
+    for (const r of this.staged.damage) {
+      copyRect(pixels, g.stride, r.x, r.y, this.staged.pixels, ring.stride, r.x, r.y, r.width, r.height);
+    }
   }
 
   private schedule(): void {
@@ -79,6 +115,7 @@ export class FramePublisher {
     const r = this.ring;
     if (r && r.width === g.width && r.height === g.height && r.format === ringFormat(g.format)) return r;
     r?.destroy();
+    this.staged = undefined;
     this.generation++;
     this.ring = FrameRingWriter.create({
       dir: this.opts.ringDir,
@@ -109,9 +146,18 @@ export class FramePublisher {
     const damage = this.pending;
     this.pending = [];
     this.lastPublishMs = performance.now();
-    const slot = ring.beginWrite();
-    for (const r of slot.damage) {
-      copyRect(pixels, g.stride, r.x, r.y, slot.pixels, ring.stride, r.x, r.y, r.width, r.height);
+    let slot = this.staged;
+    this.staged = undefined;
+    if (!slot) {
+      slot = ring.beginWrite();
+      for (const r of slot.damage) {
+        copyRect(pixels, g.stride, r.x, r.y, slot.pixels, ring.stride, r.x, r.y, r.width, r.height);
+      }
+    } else if (this.surface.kind !== 'map') {
+      // Staged while the surface was QEMU's memfd; it changed kind since: bring in the rest.
+      for (const r of damage) {
+        copyRect(pixels, g.stride, r.x, r.y, slot.pixels, ring.stride, r.x, r.y, r.width, r.height);
+      }
     }
     const sequence = ++this.sequence;
     const publishedUs = nowUs();

@@ -8,6 +8,7 @@ import { FrameRingReader } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
   DbusDaemon,
+  countRingDumpMismatches,
   NatsServer,
   TempDir,
   waitFor,
@@ -130,19 +131,7 @@ export async function assertRingEqualsScreendump(env: Env, vm: QemuVm): Promise<
   const dump = await vm.screendump();
   assert.equal(ring.width, dump.width);
   assert.equal(ring.height, dump.height);
-  let mismatches = 0;
-  for (let y = 0; y < dump.height; y++) {
-    for (let x = 0; x < dump.width; x++) {
-      const d = y * dump.stride + x * 3;
-      const r = y * ring.stride + x * 4;
-      if (
-        ring.data[r] !== dump.data[d + 2] ||
-        ring.data[r + 1] !== dump.data[d + 1] ||
-        ring.data[r + 2] !== dump.data[d]
-      )
-        mismatches++;
-    }
-  }
+  const mismatches = countRingDumpMismatches(ring, dump);
   assert.equal(mismatches, 0, `${mismatches} pixels differ between the ring and QMP screendump`);
   await vm.qmp.execute('cont');
 }

@@ -33,7 +33,7 @@ export class Membership extends EventEmitter<Events> {
     private readonly timeoutMs: number,
     private readonly report: () => Pick<
       qemu_webrtc.v1.IEncoderHeartbeat,
-      'streams' | 'framesEncoded' | 'cpuFraction'
+      'streams' | 'framesEncoded' | 'cpuFraction' | 'renditions'
     >,
     private readonly logger: Logger,
   ) {

@@ -58,6 +58,7 @@ export class EncoderService implements Service {
       () => ({
         streams: [...this.held.keys()].map((id) => this.keyOf(id)),
         framesEncoded: 0,
+        renditions: config.ENCODER_RENDITIONS,
       }),
       logger.child({ component: 'membership' }),
     );

@@ -230,6 +230,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const role = roleOf(req);
       if (!role) return unauthorised(reply, false);
       const target = parseConsole(req.params);
+      // A viewer that names a rendition keeps it; otherwise its link chooses.
       const rendition = req.query.rendition ?? deps.defaultRendition;
       if (!target || !ID.test(rendition)) return problem(reply, 404, 'no such console');
       const entry = deps.consoles.get(target.vmId, target.consoleId);
@@ -241,7 +242,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const offer = typeof req.body === 'string' ? req.body : '';
       let session: { answer: string; resource: string };
       try {
-        session = await deps.viewers.answer(role, { ...target, rendition }, offer);
+        session = await deps.viewers.answer(
+          role,
+          { ...target, rendition },
+          offer,
+          req.query.rendition === undefined,
+        );
       } catch (error) {
         if (error instanceof SdpError) {
           deps.metrics.rejected.inc({ reason: 'bad_sdp' });

@@ -50,6 +50,17 @@ export const signalingConfigShape = {
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
     .default('full'),
+  /** Viewers that do not name a rendition move between the encoders' renditions with their link. */
+  ADAPTIVE_RENDITIONS: envBoolean.default(true),
+  /** A link struggling this long moves its viewer down (or, on the lowest, lowers the bitrate). */
+  ADAPT_DOWN_AFTER_MS: z.coerce.number().int().min(500).max(600_000).default(2000),
+  /** A link good this long moves its viewer back up (doubles after each failed try, up to 8x). */
+  ADAPT_UP_AFTER_MS: z.coerce.number().int().min(1000).max(3_600_000).default(10_000),
+  /** Smoothed packet loss (receiver reports) at which a link is struggling, and below which it is good. */
+  LINK_STRUGGLING_LOSS: z.coerce.number().gt(0).max(1).default(0.05),
+  LINK_GOOD_LOSS: z.coerce.number().gt(0).max(1).default(0.01),
+  /** The lowest bitrate asked of an encoder, as a fraction of the rendition's own. */
+  BITRATE_FLOOR: z.coerce.number().gt(0).max(1).default(0.2),
   MAX_VIEWERS: z.coerce.number().int().min(1).max(10_000).default(200),
   /** Minimum time between two keyframe requests sent to the encoder of one stream. */
   KEYFRAME_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(300),

@@ -52,6 +52,18 @@ export class SignalingMetrics {
     labelNames: ['type'],
     registers: [this.registry],
   });
+  readonly renditionSwitches = new Counter({
+    name: 'signaling_rendition_switches_total',
+    help: 'Viewers moved to another rendition by their link, by direction (up, down)',
+    labelNames: ['direction'],
+    registers: [this.registry],
+  });
+  readonly bitrateRequests = new Counter({
+    name: 'signaling_bitrate_requests_total',
+    help: 'Stream bitrate changes asked of encoders (EncoderControl), by direction (up, down)',
+    labelNames: ['direction'],
+    registers: [this.registry],
+  });
   readonly inputEvents = new Counter({
     name: 'signaling_input_events_total',
     help: 'Input messages from viewers, by result',

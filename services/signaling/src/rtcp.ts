@@ -4,7 +4,14 @@ export interface RtcpFeedback {
   fir: number;
   nack: number;
   /** Receiver report blocks: fraction of packets lost since the last report (0..1), and jitter. */
-  reports: { ssrc: number; fractionLost: number; cumulativeLost: number; jitter: number }[];
+  reports: {
+    ssrc: number;
+    fractionLost: number;
+    cumulativeLost: number;
+    /** Extended highest sequence number received (cycles << 16 | highest). */
+    highestSequence: number;
+    jitter: number;
+  }[];
 }
 
 /** Parses an RTCP compound packet (RFC 3550, 4585, 5104); stops quietly at anything malformed. */
@@ -31,6 +38,7 @@ export function parseRtcp(buf: Uint8Array): RtcpFeedback {
           ssrc: view.getUint32(p),
           fractionLost: (lost >>> 24) / 256,
           cumulativeLost: lost & 0xffffff,
+          highestSequence: view.getUint32(p + 8),
           jitter: view.getUint32(p + 12),
         });
       }

@@ -17,6 +17,9 @@ import { ConsoleDirectory } from './console-directory.js';
 import { CursorHub } from './cursor-hub.js';
 import { toBrowserIceServer, toNdcIceServer } from './ice-servers.js';
 import { SignalingMetrics } from './metrics.js';
+import type { AdaptationSettings } from './adaptation-policy.js';
+import { LinkAdapter } from './link-adapter.js';
+import { RenditionLadder } from './rendition-ladder.js';
 import { StreamHub } from './stream-hub.js';
 import { ViewerManager } from './viewer-manager.js';
 import { rtcObjectsAlive } from './viewer.js';
@@ -48,6 +51,8 @@ export class SignalingService {
   readonly hub: StreamHub;
   readonly cursors: CursorHub;
   readonly viewers: ViewerManager;
+  readonly ladder: RenditionLadder;
+  readonly adapter: LinkAdapter;
   private destroyed = false;
   private listening = false;
 
@@ -63,6 +68,8 @@ export class SignalingService {
       hub: StreamHub;
       cursors: CursorHub;
       viewers: ViewerManager;
+      ladder: RenditionLadder;
+      adapter: LinkAdapter;
     },
   ) {
     this.metrics = parts.metrics;
@@ -71,6 +78,8 @@ export class SignalingService {
     this.hub = parts.hub;
     this.cursors = parts.cursors;
     this.viewers = parts.viewers;
+    this.ladder = parts.ladder;
+    this.adapter = parts.adapter;
   }
 
   static async create(config: SignalingConfig, logger: Logger): Promise<SignalingService> {
@@ -98,6 +107,11 @@ export class SignalingService {
       config.KEYFRAME_MIN_INTERVAL_MS,
     );
     const cursors = new CursorHub(nc, metrics, logger.child({ component: 'cursor' }));
+    const adaptation: AdaptationSettings = {
+      downAfterMs: config.ADAPT_DOWN_AFTER_MS,
+      upAfterMs: config.ADAPT_UP_AFTER_MS,
+      bitrateFloor: config.BITRATE_FLOOR,
+    };
     const viewers = new ViewerManager(
       {
         nc,
@@ -108,8 +122,19 @@ export class SignalingService {
         rtc: rtcConfigOf(config),
         inputRate: config.INPUT_RATE,
         inputBurst: config.INPUT_BURST,
+        linkThresholds: { strugglingLoss: config.LINK_STRUGGLING_LOSS, goodLoss: config.LINK_GOOD_LOSS },
+        adaptation,
       },
       config.MAX_VIEWERS,
+    );
+    const ladder = new RenditionLadder({ nc, logger: logger.child({ component: 'renditions' }) });
+    const adapter = new LinkAdapter(
+      () => viewers.all(),
+      ladder,
+      nc,
+      { ...adaptation, moveViewers: config.ADAPTIVE_RENDITIONS },
+      metrics,
+      logger.child({ component: 'adaptation' }),
     );
     const holder: { service?: SignalingService } = {};
     const app = await buildApp({
@@ -131,6 +156,8 @@ export class SignalingService {
       hub,
       cursors,
       viewers,
+      ladder,
+      adapter,
     });
     holder.service = service;
     SignalingService.live++;
@@ -143,6 +170,7 @@ export class SignalingService {
       viewers: this.viewers.size,
       rtcObjects: rtcObjectsAlive(),
       streams: this.hub.summary(),
+      renditions: this.ladder.ordered().map((r) => r.name),
       consoles: this.consoles.list().length,
     };
   }
@@ -183,6 +211,8 @@ export class SignalingService {
     if (this.destroyed) return;
     this.destroyed = true;
     this.viewers.closeAll('server shutting down');
+    this.adapter.close();
+    this.ladder.close();
     this.hub.close();
     this.cursors.close();
     if (this.listening) await this.app.close();

@@ -26,6 +26,8 @@ interface Member {
   /** Nothing is sent until an IDR of the current holder. */
   waiting: boolean;
   waitingSinceMs: number;
+  /** Called once, when the first access unit (an IDR) has been sent to this member. */
+  onStart: (() => void) | undefined;
 }
 
 /** A viewer that waits this long for an IDR asks again. */
@@ -77,8 +79,12 @@ export class StreamHub {
     this.watchdog.unref();
   }
 
-  /** Adds a viewer to a stream (subscribing on the first); returns its detach function. */
-  attach(key: StreamKey, sink: FrameSink): () => void {
+  /**
+   * Adds a viewer to a stream (subscribing on the first); returns its detach function. `onStart`
+   * runs once, right after the first IDR went to the viewer (a rendition switch detaches the old
+   * stream then: make before break).
+   */
+  attach(key: StreamKey, sink: FrameSink, onStart?: () => void): () => void {
     if (this.closed) throw new Error('stream hub closed');
     const id = streamKeyId(key);
     let stream = this.streams.get(id);
@@ -89,7 +95,7 @@ export class StreamHub {
       this.metrics.streams.set(this.streams.size);
       this.logger.info({ stream: id }, 'stream subscribed');
     }
-    stream.members.set(sink.id, { sink, waiting: true, waitingSinceMs: performance.now() });
+    stream.members.set(sink.id, { sink, waiting: true, waitingSinceMs: performance.now(), onStart });
     const s = stream;
     return () => this.detach(s, sink.id);
   }
@@ -184,6 +190,11 @@ export class StreamHub {
       } catch (error) {
         this.metrics.framesSkipped.inc({ reason: 'send_failed' });
         this.logger.debug({ viewer: m.sink.id, err: error }, 'send failed');
+      }
+      if (m.onStart) {
+        const onStart = m.onStart;
+        m.onStart = undefined;
+        onStart();
       }
     }
   }

@@ -23,6 +23,11 @@ export class ViewerManager {
     return this.viewers.size;
   }
 
+  /** Every viewer now. */
+  all(): IterableIterator<Viewer> {
+    return this.viewers.values();
+  }
+
   private checkCapacity(): void {
     if (this.closing) throw new CapacityError('the server is shutting down');
     if (this.viewers.size >= this.maxViewers) {
@@ -43,9 +48,12 @@ export class ViewerManager {
   }
 
   /** Browser client over the WebSocket: we offer. */
-  offer(role: Role, stream: StreamKey): { viewer: Viewer; offer: string } {
+  offer(role: Role, stream: StreamKey, adaptive: boolean): { viewer: Viewer; offer: string } {
     this.checkCapacity();
-    const result = Viewer.createOffering({ id: newId('v'), role, stream, transport: 'ws' }, this.ctx);
+    const result = Viewer.createOffering(
+      { id: newId('v'), role, stream, transport: 'ws', adaptive },
+      this.ctx,
+    );
     this.track(result.viewer, 'ws');
     return result;
   }
@@ -55,10 +63,11 @@ export class ViewerManager {
     role: Role,
     stream: StreamKey,
     offerSdp: string,
+    adaptive: boolean,
   ): Promise<{ viewer: Viewer; answer: string; resource: string }> {
     this.checkCapacity();
     const result = await Viewer.createAnswering(
-      { id: newId('w'), role, stream, transport: 'whep' },
+      { id: newId('w'), role, stream, transport: 'whep', adaptive },
       this.ctx,
       offerSdp,
     );

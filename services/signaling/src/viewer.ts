@@ -19,9 +19,11 @@ import {
   type StreamKey,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { RenditionChooser, type AdaptationSettings } from './adaptation-policy.js';
 import type { Role } from './auth.js';
 import type { CursorHub } from './cursor-hub.js';
 import { InputGate, type InputRefusal } from './input.js';
+import { LinkQuality, type LinkThresholds } from './link-quality.js';
 import type { SignalingMetrics } from './metrics.js';
 import { Throttle } from './rate-limit.js';
 import { parseRtcp } from './rtcp.js';
@@ -46,6 +48,8 @@ const CONNECT_TIMEOUT_MS = 30_000;
 const REMOTE_CANDIDATE_DELAY_MS = 250;
 /** A disconnected (not failed) connection gets this long to come back. */
 const DISCONNECTED_GRACE_MS = 8_000;
+/** A rendition switch whose first IDR has not come by then is given up (the old stream goes on). */
+const SWITCH_TIMEOUT_MS = 3_000;
 
 export type Transport = 'ws' | 'whep';
 
@@ -71,6 +75,8 @@ export interface ViewerContext {
   rtc: RtcConfig;
   inputRate: number;
   inputBurst: number;
+  linkThresholds: LinkThresholds;
+  adaptation: AdaptationSettings;
 }
 
 export interface ViewerOptions {
@@ -78,6 +84,8 @@ export interface ViewerOptions {
   role: Role;
   stream: StreamKey;
   transport: Transport;
+  /** The rendition follows the viewer's link (false: the viewer asked for this one). */
+  adaptive: boolean;
 }
 
 interface Events {
@@ -87,6 +95,8 @@ interface Events {
   state: [state: string];
   /** Something the client should be told (refused input, ...). */
   notice: [code: string, message: string];
+  /** The viewer now receives another rendition. */
+  rendition: [name: string];
   closed: [reason: string];
 }
 
@@ -105,6 +115,11 @@ export class Viewer extends EventEmitter<Events> {
   private readonly throttle = new Throttle(1000);
   private readonly logger: Logger;
   private detachStream: (() => void) | undefined;
+  private pendingSwitch: { detach: () => void; timer: NodeJS.Timeout } | undefined;
+  private key: StreamKey;
+  /** The link as the viewer's receiver reports describe it, and what to do about it. */
+  readonly link: LinkQuality;
+  readonly chooser: RenditionChooser;
   private detachCursor: (() => void) | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -118,6 +133,9 @@ export class Viewer extends EventEmitter<Events> {
     private readonly ctx: ViewerContext,
   ) {
     super();
+    this.key = opts.stream;
+    this.link = new LinkQuality(ctx.linkThresholds);
+    this.chooser = new RenditionChooser(ctx.adaptation);
     this.logger = ctx.logger.child({ viewer: opts.id });
     this.gate = new InputGate(
       opts.id,
@@ -137,6 +155,15 @@ export class Viewer extends EventEmitter<Events> {
 
   get id(): string {
     return this.opts.id;
+  }
+
+  /** The stream (console x rendition) this viewer receives now. */
+  get streamKey(): StreamKey {
+    return this.key;
+  }
+
+  get adaptive(): boolean {
+    return this.opts.adaptive;
   }
 
   get closed(): boolean {
@@ -233,12 +260,41 @@ export class Viewer extends EventEmitter<Events> {
     track.setMediaHandler(packetizer);
     track.onOpen(() => {
       this.logger.debug('video track open');
-      this.ctx.hub.sinkReady(this.opts.stream, this.opts.id);
+      this.ctx.hub.sinkReady(this.key, this.opts.id);
     });
     track.onMessage((msg) => this.onRtcp(msg));
     this.track = track;
     this.rtpConfig = config;
-    this.detachStream = this.ctx.hub.attach(this.opts.stream, this);
+    this.detachStream = this.ctx.hub.attach(this.key, this);
+  }
+
+  /**
+   * Moves this viewer to another rendition of its console: it keeps receiving the current one until
+   * the new one's first IDR has gone out (make before break). False while a move is under way.
+   */
+  switchRendition(rendition: string): boolean {
+    if (this.closed || this.pendingSwitch || rendition === this.key.rendition) return false;
+    const next: StreamKey = { ...this.key, rendition };
+    const detach = this.ctx.hub.attach(next, this, () => {
+      if (this.pendingSwitch?.detach !== detach) return;
+      clearTimeout(this.pendingSwitch.timer);
+      this.pendingSwitch = undefined;
+      this.detachStream?.();
+      this.detachStream = detach;
+      this.key = next;
+      this.link.reset();
+      this.logger.info({ rendition }, 'now on another rendition');
+      this.emit('rendition', rendition);
+    });
+    const timer = setTimeout(() => {
+      if (this.pendingSwitch?.detach !== detach) return;
+      this.pendingSwitch = undefined;
+      detach();
+      this.logger.warn({ rendition }, 'rendition switch gave up: no IDR came');
+    }, SWITCH_TIMEOUT_MS);
+    this.pendingSwitch = { detach, timer };
+    this.ctx.hub.sinkReady(next, this.opts.id);
+    return true;
   }
 
   /** FrameSink: one access unit to this viewer. */
@@ -323,9 +379,10 @@ export class Viewer extends EventEmitter<Events> {
 
   private onRtcp(msg: Buffer): void {
     const fb = parseRtcp(msg);
+    this.link.onFeedback(fb);
     if (fb.pli > 0 || fb.fir > 0) {
       this.ctx.metrics.rtcpFeedback.inc({ type: fb.fir > 0 ? 'fir' : 'pli' });
-      this.ctx.hub.keyframeWanted(this.opts.stream, fb.fir > 0 ? 'fir' : 'pli');
+      this.ctx.hub.keyframeWanted(this.key, fb.fir > 0 ? 'fir' : 'pli');
     }
     if (fb.nack > 0) this.ctx.metrics.rtcpFeedback.inc({ type: 'nack' }, fb.nack);
   }
@@ -354,6 +411,11 @@ export class Viewer extends EventEmitter<Events> {
     clearTimeout(this.graceTimer);
     clearTimeout(this.candidateTimer);
     this.detachStream?.();
+    if (this.pendingSwitch) {
+      clearTimeout(this.pendingSwitch.timer);
+      this.pendingSwitch.detach();
+      this.pendingSwitch = undefined;
+    }
     this.detachCursor?.();
     if (this.opts.role === 'control' && !this.ctx.nc.isClosed()) {
       publishProto(this.ctx.nc, subjects.input(this.opts.stream.vmId), InputEvent, this.gate.releaseAll());

@@ -50,6 +50,7 @@ export type ServerMessage =
   | { type: 'candidate'; candidate: string; mid: string }
   | { type: 'console'; console: unknown }
   | { type: 'state'; state: string }
+  | { type: 'rendition'; rendition: string }
   | { type: 'closed'; reason: string }
   | { type: 'pong'; t: number; serverUs: number }
   | { type: 'error'; code: string; message: string; fatal: boolean };

@@ -107,7 +107,7 @@ export class WsSession {
     const m = parsed.data;
     switch (m.type) {
       case 'watch':
-        this.watch(m.vm, m.console, m.rendition ?? this.deps.defaultRendition);
+        this.watch(m.vm, m.console, m.rendition);
         break;
       case 'answer':
         if (!this.viewer) {
@@ -139,7 +139,7 @@ export class WsSession {
     }
   }
 
-  private watch(vmId: string, consoleId: number, rendition: string): void {
+  private watch(vmId: string, consoleId: number, asked: string | undefined): void {
     if (this.viewer && !this.viewer.closed) {
       this.error('already-watching', 'this connection already watches a console');
       return;
@@ -159,7 +159,9 @@ export class WsSession {
     }
     let result: { viewer: Viewer; offer: string };
     try {
-      result = this.deps.viewers.offer(this.role, { vmId, consoleId, rendition });
+      // A viewer that names a rendition keeps it; otherwise its link chooses.
+      const rendition = asked ?? this.deps.defaultRendition;
+      result = this.deps.viewers.offer(this.role, { vmId, consoleId, rendition }, asked === undefined);
     } catch (error) {
       if (error instanceof CapacityError) this.error('too-many-viewers', error.message, true);
       else {
@@ -173,6 +175,7 @@ export class WsSession {
     viewer.on('candidate', (candidate, mid) => this.send({ type: 'candidate', candidate, mid }));
     viewer.on('state', (state) => this.send({ type: 'state', state }));
     viewer.on('notice', (code, message) => this.error(code, message));
+    viewer.on('rendition', (name) => this.send({ type: 'rendition', rendition: name }));
     viewer.once('closed', (reason) => {
       if (reason === 'connection failed' || reason === 'connect timeout') {
         this.error('connection-failed', `the WebRTC connection failed (${reason})`, true);

@@ -6,15 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, readGuestStatus, waitFor, type GuestStatus } from '@qemu-webrtc/test/kit';
+import { launchChromium, readGuestStatus, statusFromVideo, waitFor } from '@qemu-webrtc/test/kit';
 import { H264Decoder } from '@qemu-webrtc/encoder/dist/src/native.js';
 import { CONTROL_TOKEN, VIEW_TOKEN, WhepClient } from './harness.js';
 import { LivePipeline, VM_ID } from './live-pipeline.js';
 
 const WIDTH = 800;
 const HEIGHT = 600;
-/** The guest's status rows and key marker all lie in the top 220 rows. */
-const STATUS_ROWS = 220;
 
 interface PageHooks {
   qemuWebrtc?: {
@@ -23,31 +21,6 @@ interface PageHooks {
     inputOpen: boolean;
     sendRaw(text: string): void;
   };
-}
-
-/** Draws the <video> into a canvas in the page and reads the guest's status from its pixels. */
-async function statusFromPage(page: Page): Promise<GuestStatus | null> {
-  const b64 = await page.evaluate(
-    ({ rows }) => {
-      const video = document.querySelector('video');
-      if (!video || video.videoWidth === 0) return null;
-      const canvas = document.createElement('canvas');
-      canvas.width = video.videoWidth;
-      canvas.height = video.videoHeight;
-      const ctx = canvas.getContext('2d', { willReadFrequently: true });
-      if (!ctx) return null;
-      ctx.drawImage(video, 0, 0);
-      const data = ctx.getImageData(0, 0, canvas.width, Math.min(rows, canvas.height)).data;
-      let s = '';
-      for (let i = 0; i < data.length; i += 0x8000) s += String.fromCharCode(...data.subarray(i, i + 0x8000));
-      return { w: canvas.width, b64: btoa(s) };
-    },
-    { rows: STATUS_ROWS },
-  );
-  if (!b64) return null;
-  const data = Buffer.from(b64.b64, 'base64');
-  const height = data.length / (b64.w * 4);
-  return readGuestStatus({ data, width: b64.w, height, stride: b64.w * 4, layout: 'rgba' }, b64.w, height);
 }
 
 async function openPlayer(browser: Browser, base: string, token: string): Promise<Page> {
@@ -107,7 +80,7 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     await waitFor(
       'five frame numbers, increasing',
       async () => {
-        const status = await statusFromPage(control);
+        const status = await statusFromVideo(control);
         if (status && (frames.length === 0 || status.frame > (frames.at(-1) ?? 0))) frames.push(status.frame);
         return frames.length >= 5;
       },

@@ -251,8 +251,14 @@ export class WhepClient {
   /** Messages received per DataChannel label. */
   readonly received = new Map<string, (string | Buffer)[]>();
 
-  /** `channels`: DataChannels to open with the offer (e.g. "input", "cursor"). */
-  constructor(name = 'whep-client', channels: string[] = []) {
+  /** RTP payload bytes received (all packets). */
+  bytes = 0;
+
+  /**
+   * `channels`: DataChannels to open with the offer (e.g. "input", "cursor"). `countOnly`: count
+   * packets and bytes without reassembling access units (a cheap viewer for load benchmarks).
+   */
+  constructor(name = 'whep-client', channels: string[] = [], opts: { countOnly?: boolean } = {}) {
     this.pc = new PeerConnection(name, {
       iceServers: [],
       bindAddress: '127.0.0.1',
@@ -282,9 +288,15 @@ export class WhepClient {
     track.onClosed(() => clientObjects.delete(track));
     this.track.setMediaHandler(new RtcpReceivingSession());
     this.track.onMessage((buf) => {
+      if (opts.countOnly === true) {
+        this.packets++;
+        this.bytes += buf.byteLength;
+        return;
+      }
       const p = parseRtp(buf);
       if (!p) return;
       this.packets++;
+      this.bytes += p.payload.byteLength;
       this.depacketizer.push(p);
     });
   }

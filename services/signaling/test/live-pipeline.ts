@@ -22,7 +22,14 @@ export class LivePipeline {
 
   static async start(
     t: After,
-    opts: { width: number; height: number; captureFps?: number; signalingEnv?: Record<string, string> },
+    opts: {
+      width: number;
+      height: number;
+      captureFps?: number;
+      signalingEnv?: Record<string, string>;
+      /** ENCODER_RENDITIONS (default one rendition, full:1:2000000). */
+      renditions?: string;
+    },
   ): Promise<LivePipeline> {
     const cleanup = new CleanupStack(t);
     const dir = new TempDir();
@@ -53,7 +60,8 @@ export class LivePipeline {
         RING_DIR: dir.path,
         METRICS_PORT: '0',
         MEMBER_TIMEOUT_MS: '300',
-        ENCODER_RENDITIONS: 'full:1:2000000',
+        ENCODER_RENDITIONS: opts.renditions ?? 'full:1:2000000',
+        ENCODER_MAX_FPS: String(opts.captureFps ?? 15),
       }),
       createLogger('encoder', level),
     );

@@ -182,6 +182,7 @@ test('RTCP: PLI, FIR, NACK and receiver reports in a compound packet; garbage st
   rr.writeUInt32BE(0x1111, 4);
   rr.writeUInt32BE(0x2222, 8);
   rr.writeUInt32BE((64 << 24) | 12, 12); // fraction lost 64/256, cumulative 12
+  rr.writeUInt32BE(0x10005, 16); // extended highest sequence: 1 cycle, 5
   rr.writeUInt32BE(90, 20); // jitter
   const pli = Buffer.from([0x81, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
   const fir = Buffer.from([0x84, 206, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 5, 0, 0, 0]);
@@ -191,7 +192,7 @@ test('RTCP: PLI, FIR, NACK and receiver reports in a compound packet; garbage st
     pli: 1,
     fir: 1,
     nack: 1,
-    reports: [{ ssrc: 0x2222, fractionLost: 0.25, cumulativeLost: 12, jitter: 90 }],
+    reports: [{ ssrc: 0x2222, fractionLost: 0.25, cumulativeLost: 12, highestSequence: 0x10005, jitter: 90 }],
   });
   assert.deepEqual(parseRtcp(Buffer.from([0x81, 206, 0, 50, 1, 2])), {
     pli: 0,

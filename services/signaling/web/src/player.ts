@@ -185,6 +185,8 @@ document.addEventListener('visibilitychange', () => {
 element('stats-toggle', HTMLButtonElement).addEventListener('click', () => {
   statsPre.hidden = !statsPre.hidden;
 });
+/** Keyboard Lock is held (full screen): system keys go to the guest. */
+let keyboardLocked = false;
 element('fullscreen', HTMLButtonElement).addEventListener('click', () => {
   const keyboard = (navigator as Navigator & { keyboard?: KeyboardLock }).keyboard;
   if (document.fullscreenElement) {
@@ -196,12 +198,18 @@ element('fullscreen', HTMLButtonElement).addEventListener('click', () => {
     .then(async () => {
       stage.focus();
       // Escape, Meta, Alt+Tab… reach the guest while in full screen (hold Escape to leave).
-      await keyboard?.lock().catch(() => undefined);
+      keyboardLocked =
+        (await keyboard?.lock().then(
+          () => true,
+          () => false,
+        )) ?? false;
     })
     .catch(() => undefined);
 });
 document.addEventListener('fullscreenchange', () => {
-  if (!document.fullscreenElement) (navigator as Navigator & { keyboard?: KeyboardLock }).keyboard?.unlock();
+  if (document.fullscreenElement) return;
+  (navigator as Navigator & { keyboard?: KeyboardLock }).keyboard?.unlock();
+  keyboardLocked = false;
 });
 
 /** For debugging and tests. */
@@ -211,6 +219,9 @@ document.addEventListener('fullscreenchange', () => {
   },
   get role() {
     return role;
+  },
+  get keyboardLocked() {
+    return keyboardLocked;
   },
   get console() {
     return consoleInfo;

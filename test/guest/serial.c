@@ -1,0 +1,56 @@
+#include "serial.h"
+#include "io.h"
+
+#define COM1 0x3F8
+#define LSR_THR_EMPTY 0x20
+
+static int ready;
+
+/* 115200 8N1, FIFO on; QEMU ignores the rate, a real UART would not. */
+static void serial_init(void)
+{
+    outb(COM1 + 1, 0x00); /* no interrupts */
+    outb(COM1 + 3, 0x80); /* divisor latch */
+    outb(COM1 + 0, 0x01);
+    outb(COM1 + 1, 0x00);
+    outb(COM1 + 3, 0x03); /* 8N1 */
+    outb(COM1 + 2, 0x07); /* FIFO on, cleared */
+    ready = 1;
+}
+
+static void put(char c)
+{
+    /* Bounded: with no UART present the status port reads 0xFF, with a stuck one we give up. */
+    for (uint32_t n = 0; n < 100000 && !(inb(COM1 + 5) & LSR_THR_EMPTY); n++)
+        ;
+    outb(COM1, (uint8_t)c);
+}
+
+void serial_puts(const char *s)
+{
+    if (!ready)
+        serial_init();
+    for (; *s; s++) {
+        if (*s == '\n')
+            put('\r');
+        put(*s);
+    }
+}
+
+void serial_hex(uint32_t v)
+{
+    char buf[11] = "0x";
+    for (int i = 0; i < 8; i++)
+        buf[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 0xF];
+    buf[10] = 0;
+    serial_puts(buf);
+}
+
+void serial_halt(const char *what)
+{
+    serial_puts("guest: ");
+    serial_puts(what);
+    serial_puts("\n");
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}

@@ -1,0 +1,16 @@
+/* A virtio-gpu 2D display (PCI 1af4:1050, virtio 1.0): the guest draws into its own RAM and each
+ * frame is copied to the host and flushed to the display (TRANSFER_TO_HOST_2D + RESOURCE_FLUSH). */
+#ifndef GUEST_VIRTIO_GPU_H
+#define GUEST_VIRTIO_GPU_H
+#include <stdint.h>
+#include "video.h"
+
+/* Finds and starts the device; returns 0 when there is none. Once one is found, any failure
+ * halts with a message on the serial port. ram_end: the end of the guest's RAM (physical). */
+int vgpu_init(uint32_t ram_end);
+/* A new resource of width x height (cleared to black), shown from the next vgpu_present on. */
+void vgpu_set_mode(struct screen *s, uint32_t width, uint32_t height);
+/* Copies the whole frame to the host and flushes it to the display. */
+void vgpu_present(const struct screen *s);
+
+#endif

@@ -1,0 +1,93 @@
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './chromium.js';
+import { readGuestStatus, type GuestStatus } from './guest-screen.js';
+
+/** The guest's status rows and key marker all lie in its top 224 rows (test/guest/README.md). */
+export const GUEST_STATUS_ROWS = 224;
+
+/** Chromium for WebRTC on loopback: host candidates as plain addresses, nothing leaves the machine. */
+export function launchWebrtcChromium(): Promise<Browser> {
+  return launchChromium([
+    '--allow-loopback-in-peer-connection',
+    '--disable-features=WebRtcHideLocalIpsWithMdns',
+  ]);
+}
+
+/** What the player page exposes for tests (services/signaling/web/src/player.ts). */
+export interface PlayerHooks {
+  qemuWebrtc?: {
+    stats: { framesDecoded: number; fps: number };
+    role?: string;
+    inputOpen: boolean;
+    sendRaw(text: string): void;
+  };
+}
+
+/** Opens the player of a console and waits until its <video> plays. */
+export async function openPlayer(
+  browser: Browser,
+  baseUrl: string,
+  vmId: string,
+  token: string,
+  consoleId = 0,
+): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(
+    `${baseUrl}/view/${encodeURIComponent(vmId)}/${consoleId}?token=${encodeURIComponent(token)}`,
+  );
+  await page.waitForFunction(
+    () => {
+      const v = document.querySelector('video');
+      return v !== null && v.readyState >= 2 && v.videoWidth > 0 && !v.paused;
+    },
+    undefined,
+    { timeout: 60_000 },
+  );
+  return page;
+}
+
+/**
+ * Draws an element of the page (the player's <video>, noVNC's <canvas>) into a canvas and reads the
+ * guest's status blocks from its top rows; null when they are not there (yet).
+ */
+export async function statusFromPage(page: Page, selector = 'video'): Promise<GuestStatus | null> {
+  const shot = await page.evaluate(
+    ({ sel, rows }) => {
+      const el = document.querySelector(sel);
+      let w = 0;
+      let h = 0;
+      if (el instanceof HTMLVideoElement) [w, h] = [el.videoWidth, el.videoHeight];
+      else if (el instanceof HTMLCanvasElement) [w, h] = [el.width, el.height];
+      if (!el || w === 0 || h === 0) return null;
+      const canvas = document.createElement('canvas');
+      canvas.width = w;
+      canvas.height = Math.min(rows, h);
+      const ctx = canvas.getContext('2d', { willReadFrequently: true });
+      if (!ctx) return null;
+      ctx.drawImage(el as CanvasImageSource, 0, 0);
+      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      let s = '';
+      for (let i = 0; i < data.length; i += 0x8000) s += String.fromCharCode(...data.subarray(i, i + 0x8000));
+      return { w, h, b64: btoa(s) };
+    },
+    { sel: selector, rows: GUEST_STATUS_ROWS },
+  );
+  if (!shot) return null;
+  const data = Buffer.from(shot.b64, 'base64');
+  const rows = data.length / (shot.w * 4);
+  // The strip is the top of a w x h screen: the guest's layout is relative to its width only.
+  return readGuestStatus(
+    { data, width: shot.w, height: rows, stride: shot.w * 4, layout: 'rgba' },
+    shot.w,
+    rows,
+  );
+}
+
+/** The size of the picture the page's <video> shows. */
+export function videoSize(page: Page): Promise<{ width: number; height: number }> {
+  return page.evaluate(() => {
+    const v = document.querySelector('video');
+    return { width: v?.videoWidth ?? 0, height: v?.videoHeight ?? 0 };
+  });
+}

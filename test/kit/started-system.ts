@@ -1,0 +1,140 @@
+import { fileURLToPath } from 'node:url';
+import { ManagedProcess } from './managed-process.js';
+
+/** The start command's script (README: `bash scripts/start.sh` runs setup, then this). */
+export const startScriptPath = fileURLToPath(new URL('../../../scripts/start.mjs', import.meta.url));
+
+/** What start.mjs prints on its `@qemu-webrtc {"event":"ready",...}` line. */
+export interface SystemReady {
+  /** The URL to open: the start page, with the token when start.mjs' signaling generated one. */
+  url: string;
+  vmId: string;
+  busAddress: string;
+  natsUrl: string;
+  metricsPorts: { capture: number; encoder: number; input: number };
+  maxFps: number;
+  demo: { width: number; height: number; video: string } | null;
+  pids: Record<string, number | null>;
+}
+
+export type SystemEvent =
+  | ({ event: 'ready' } & SystemReady)
+  | { event: 'started'; name: string; pid: number }
+  | { event: 'exited'; name: string; pid: number | null; code: number | null; signal: string | null }
+  | { event: 'stopped' };
+
+const EVENT_LINE = /^@qemu-webrtc (\{.*\})$/;
+
+/**
+ * The whole system as a user starts it: `node scripts/start.mjs ARGS` in a ManagedProcess, with its
+ * machine-readable event lines collected (which child runs under which pid, restarts, the URL).
+ */
+export class StartedSystem {
+  readonly events: SystemEvent[] = [];
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(readonly process: ManagedProcess) {
+    let partial = '';
+    process.child.stdout?.on('data', (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = EVENT_LINE.exec(line);
+        if (m?.[1] !== undefined) this.events.push(JSON.parse(m[1]) as SystemEvent);
+      }
+      for (const w of this.waiters) w();
+    });
+    void process.exited.then(() => {
+      for (const w of this.waiters) w();
+    });
+  }
+
+  /** Starts the system and waits for its ready line (a QEMU boot and four services: generous). */
+  static async start(
+    args: readonly string[],
+    opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  ): Promise<StartedSystem> {
+    const proc = new ManagedProcess('start.mjs', process.execPath, [startScriptPath, ...args], {
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
+      logLimit: 256 * 1024,
+    });
+    const system = new StartedSystem(proc);
+    try {
+      await system.waitForEvent('the ready line', (e) => e.event === 'ready', opts.timeoutMs ?? 60_000);
+    } catch (error) {
+      await proc.stop(15_000);
+      throw error;
+    }
+    return system;
+  }
+
+  get ready(): SystemReady {
+    const e = this.events.find((x) => x.event === 'ready');
+    if (!e) throw new Error('start.mjs is not ready yet');
+    return e;
+  }
+
+  /** http://host:port of the browser client. */
+  get baseUrl(): string {
+    return new URL(this.ready.url).origin;
+  }
+
+  /** The pid a child (nats, dbus, demo-vm, capture, encoder, input, signaling) runs under now. */
+  pidOf(name: string): number | undefined {
+    let pid: number | undefined;
+    for (const e of this.events) {
+      if (e.event === 'started' && e.name === name) pid = e.pid;
+      if (e.event === 'exited' && e.name === name && e.pid === pid) pid = undefined;
+    }
+    return pid;
+  }
+
+  /** Waits for an event matching `match` (already seen ones count). */
+  async waitForEvent<E extends SystemEvent>(
+    what: string,
+    match: (e: SystemEvent) => e is E,
+    timeoutMs?: number,
+  ): Promise<E>;
+  async waitForEvent(
+    what: string,
+    match: (e: SystemEvent) => boolean,
+    timeoutMs?: number,
+  ): Promise<SystemEvent>;
+  async waitForEvent(
+    what: string,
+    match: (e: SystemEvent) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<SystemEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.find(match);
+      if (found) return found;
+      if (!this.process.running) throw new Error(`start.mjs exited before ${what}:\n${this.process.output}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${what} from start.mjs in ${timeoutMs} ms:\n${this.process.output}`);
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 500));
+        this.waiters.add(done);
+      });
+    }
+  }
+
+  /** Stops it as Ctrl-C would (SIGINT); resolves with its exit. */
+  async interrupt(timeoutMs = 30_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    this.process.signal('SIGINT');
+    const timer = setTimeout(() => this.process.signal('SIGKILL'), timeoutMs);
+    const exit = await this.process.exited;
+    clearTimeout(timer);
+    return exit;
+  }
+
+  async stop(): Promise<void> {
+    await this.process.stop(20_000);
+  }
+}
