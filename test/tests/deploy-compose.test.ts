@@ -11,17 +11,16 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import {
   DbusDaemon,
   QemuVm,
   TempDir,
+  freePort,
   launchChromium,
-  readGuestStatus,
+  statusFromVideo,
   waitFor,
-  type GuestStatus,
 } from '../kit/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -29,8 +28,6 @@ const composeFile = `${root}deploy/docker-compose.yml`;
 const WIDTH = 800;
 const HEIGHT = 600;
 const VM_ID = 'vm1';
-/** The guest's status rows lie in the top 220 rows. */
-const STATUS_ROWS = 220;
 /** Encoders are internal; their metrics are read from inside the container. */
 const ENCODER_METRICS_PORT = 9102;
 
@@ -51,15 +48,6 @@ function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<string> 
       },
     );
   });
-}
-
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
 }
 
 async function udpPortFree(port: number): Promise<boolean> {
@@ -83,31 +71,6 @@ async function freeUdpRange(count: number): Promise<string> {
   throw new Error('no free UDP port range');
 }
 
-/** Draws the <video> into a canvas in the page and reads the guest's status from its pixels. */
-async function statusFromPage(page: Page): Promise<GuestStatus | null> {
-  const shot = await page.evaluate(
-    ({ rows }) => {
-      const video = document.querySelector('video');
-      if (!video || video.videoWidth === 0) return null;
-      const canvas = document.createElement('canvas');
-      canvas.width = video.videoWidth;
-      canvas.height = video.videoHeight;
-      const ctx = canvas.getContext('2d', { willReadFrequently: true });
-      if (!ctx) return null;
-      ctx.drawImage(video, 0, 0);
-      const data = ctx.getImageData(0, 0, canvas.width, Math.min(rows, canvas.height)).data;
-      let s = '';
-      for (let i = 0; i < data.length; i += 0x8000) s += String.fromCharCode(...data.subarray(i, i + 0x8000));
-      return { w: canvas.width, b64: btoa(s) };
-    },
-    { rows: STATUS_ROWS },
-  );
-  if (!shot) return null;
-  const data = Buffer.from(shot.b64, 'base64');
-  const height = data.length / (shot.w * 4);
-  return readGuestStatus({ data, width: shot.w, height, stride: shot.w * 4, layout: 'rgba' }, shot.w, height);
-}
-
 /** Waits for `count` frame numbers read from the page, each higher than the one before and than `above`. */
 async function advancingFrames(
   page: Page,
@@ -119,7 +82,7 @@ async function advancingFrames(
   await waitFor(
     `${count} advancing frame numbers above ${above} in the <video>`,
     async () => {
-      const status = await statusFromPage(page);
+      const status = await statusFromVideo(page);
       if (status && status.frame > (frames.at(-1) ?? above)) frames.push(status.frame);
       return frames.length >= count;
     },
@@ -176,7 +139,7 @@ test('docker compose: the stack plays the QEMU guest in Chromium and survives lo
   chmodSync(`${tlsDir}/key.pem`, 0o644);
 
   const token = `ctl${randomBytes(12).toString('hex')}`;
-  const httpPort = await freeTcpPort();
+  const httpPort = await freePort();
   const secret = (): string => `pw${randomBytes(16).toString('hex')}`;
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -276,7 +239,7 @@ test('docker compose: the stack plays the QEMU guest in Chromium and survives lo
     const owner = holders.owner?.id ?? '';
     const survivor = holders.other;
     assert.ok(survivor, 'the other encoder holds nothing');
-    const lastFrame = (await statusFromPage(page))?.frame ?? before.at(-1) ?? 0;
+    const lastFrame = (await statusFromVideo(page))?.frame ?? before.at(-1) ?? 0;
     const decodedBefore = await page.evaluate(
       () => (window as PageHooks).qemuWebrtc?.stats.framesDecoded ?? 0,
     );
