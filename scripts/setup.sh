@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PNPM_VERSION=10.34.9
-# From bookworm.
+# From bookworm (docker.io, docker-compose, debootstrap, openssl: the deploy test stage).
 APT_PACKAGES=(ca-certificates nats-server dbus chromium fonts-dejavu-core build-essential pkg-config python3
-  util-linux libavcodec-dev libavutil-dev libswscale-dev ffmpeg)
+  util-linux libavcodec-dev libavutil-dev libswscale-dev ffmpeg openssl
+  docker.io docker-compose debootstrap)
 # From bookworm-backports: QEMU 10 (D-Bus display with Unix.Map) and Mesa 25 (EGL dma-buf import on llvmpipe).
 BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-modules-opengl libegl-mesa0 libgl1-mesa-dri libegl-dev
   libgles-dev libdrm-dev)
