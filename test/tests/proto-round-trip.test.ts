@@ -88,7 +88,12 @@ const samples: Record<string, Record<string, unknown>> = {
     framesEncoded: 1000,
     sentUs: 17,
     leaving: true,
+    renditions: [
+      { name: 'full', scale: 1, bitrateBps: 12_000_000 },
+      { name: 'half', scale: 0.5, bitrateBps: 3_000_000 },
+    ],
   },
+  RenditionSpec: { name: 'quarter', scale: 0.25, bitrateBps: 800_000 },
   KeyEvent: { code: 'KeyA', down: true },
   PointerMove: { x: 10.5, y: 719 },
   PointerRelative: { dx: -3, dy: 4.25 },
