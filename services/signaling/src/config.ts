@@ -38,6 +38,11 @@ export const signalingConfigShape = {
   ICE_SERVERS: z.string().default('').transform(parsed(parseIceServers)),
   /** Local address the WebRTC (ICE) sockets bind to; host candidates are on it only. */
   ICE_BIND_ADDRESS: z.string().optional(),
+  /**
+   * The address viewers should use for our UDP ports when they are published 1:1 from a container
+   * or sit behind a 1:1 NAT: host candidates are also offered at this address (IPv4 or IPv6).
+   */
+  ICE_ADVERTISED_ADDRESS: z.union([z.ipv4(), z.ipv6()]).optional(),
   /** UDP port or range for WebRTC, e.g. "40000-40100" (default: any). */
   ICE_PORT_RANGE: z.string().transform(parsed(parsePortRange)).optional(),
   /** Every viewer on one UDP port (the first of ICE_PORT_RANGE): one port to open in a container. */

@@ -144,3 +144,30 @@ export function takeCandidates(sdp: string): {
   flush();
   return { sdp: kept.join(eol), candidates };
 }
+
+/**
+ * With an advertised address (ICE_ADVERTISED_ADDRESS: the host's address when our UDP ports are
+ * published 1:1 from a container, or a 1:1 NAT), a host candidate is offered twice: first at the
+ * advertised address, then as gathered (for viewers that reach us directly). Other candidates and
+ * lines are left as they are. `candidate` is "candidate:…" (no "a=").
+ */
+export function advertisedCandidates(candidate: string, address: string | undefined): string[] {
+  if (address === undefined) return [candidate];
+  // candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> …
+  const f = candidate.split(' ');
+  if (f.length < 8 || f[6] !== 'typ' || f[7] !== 'host' || f[4] === address) return [candidate];
+  f[4] = address;
+  return [f.join(' '), candidate];
+}
+
+/** advertisedCandidates() over every "a=candidate:" line of an SDP. */
+export function advertiseInSdp(sdp: string, address: string | undefined): string {
+  if (address === undefined) return sdp;
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  return sdp
+    .split(eol)
+    .flatMap((l) =>
+      l.startsWith('a=candidate:') ? advertisedCandidates(l.slice(2), address).map((c) => `a=${c}`) : [l],
+    )
+    .join(eol);
+}

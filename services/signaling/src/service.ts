@@ -124,6 +124,9 @@ export class SignalingService {
         inputBurst: config.INPUT_BURST,
         linkThresholds: { strugglingLoss: config.LINK_STRUGGLING_LOSS, goodLoss: config.LINK_GOOD_LOSS },
         adaptation,
+        ...(config.ICE_ADVERTISED_ADDRESS !== undefined
+          ? { advertisedAddress: config.ICE_ADVERTISED_ADDRESS }
+          : {}),
       },
       config.MAX_VIEWERS,
     );

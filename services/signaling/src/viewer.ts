@@ -27,7 +27,15 @@ import { LinkQuality, type LinkThresholds } from './link-quality.js';
 import type { SignalingMetrics } from './metrics.js';
 import { Throttle } from './rate-limit.js';
 import { parseRtcp } from './rtcp.js';
-import { H264_FMTP, H264_PAYLOAD_TYPE, PLAYOUT_DELAY_URI, parseVideoOffer, takeCandidates } from './sdp.js';
+import {
+  H264_FMTP,
+  H264_PAYLOAD_TYPE,
+  PLAYOUT_DELAY_URI,
+  advertiseInSdp,
+  advertisedCandidates,
+  parseVideoOffer,
+  takeCandidates,
+} from './sdp.js';
 import type { StreamHub } from './stream-hub.js';
 
 const { InputEvent } = qemu_webrtc.v1;
@@ -77,6 +85,8 @@ export interface ViewerContext {
   inputBurst: number;
   linkThresholds: LinkThresholds;
   adaptation: AdaptationSettings;
+  /** ICE_ADVERTISED_ADDRESS: host candidates are also offered at this address. */
+  advertisedAddress?: string;
 }
 
 export interface ViewerOptions {
@@ -147,7 +157,9 @@ export class Viewer extends EventEmitter<Events> {
     );
     this.pc = new PeerConnection(opts.id, { ...ctx.rtc, disableAutoNegotiation: true });
     alive.add(this.pc);
-    this.pc.onLocalCandidate((candidate, mid) => this.emit('candidate', candidate, mid));
+    this.pc.onLocalCandidate((candidate, mid) => {
+      for (const c of advertisedCandidates(candidate, ctx.advertisedAddress)) this.emit('candidate', c, mid);
+    });
     this.pc.onStateChange((state) => this.onState(state));
     this.pc.onDataChannel((dc) => this.adoptChannel(dc));
     this.connectTimer = setTimeout(() => this.close('connect timeout'), CONNECT_TIMEOUT_MS);
@@ -185,7 +197,7 @@ export class Viewer extends EventEmitter<Events> {
       viewer.pc.setLocalDescription('offer');
       const offer = viewer.pc.localDescription()?.sdp;
       if (offer === undefined) throw new Error('no local description');
-      return { viewer, offer };
+      return { viewer, offer: advertiseInSdp(offer, ctx.advertisedAddress) };
     } catch (error) {
       viewer.close('negotiation failed');
       throw error;
@@ -219,8 +231,9 @@ export class Viewer extends EventEmitter<Events> {
       viewer.pc.setRemoteDescription(sdp, 'offer');
       viewer.pc.setLocalDescription('answer');
       await gathered;
-      const answer = viewer.pc.localDescription()?.sdp;
-      if (answer === undefined || viewer.closed) throw new Error('no local description');
+      const gatheredAnswer = viewer.pc.localDescription()?.sdp;
+      if (gatheredAnswer === undefined || viewer.closed) throw new Error('no local description');
+      const answer = advertiseInSdp(gatheredAnswer, ctx.advertisedAddress);
       viewer.candidateTimer = setTimeout(() => {
         for (const c of candidates) {
           try {

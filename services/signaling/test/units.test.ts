@@ -8,7 +8,13 @@ import { signalingConfigShape } from '../src/config.js';
 import { parseIceServers, toBrowserIceServer, toNdcIceServer } from '../src/ice-servers.js';
 import { rtcConfigOf } from '../src/service.js';
 import { parseRtcp } from '../src/rtcp.js';
-import { SdpError, parseSdpFragment, parseVideoOffer } from '../src/sdp.js';
+import {
+  SdpError,
+  advertiseInSdp,
+  advertisedCandidates,
+  parseSdpFragment,
+  parseVideoOffer,
+} from '../src/sdp.js';
 import { rtpTimestamp } from '../src/stream-hub.js';
 
 test('configuration: defaults, tokens, ICE servers and port range; bad values named', () => {
@@ -201,6 +207,42 @@ test('RTCP: PLI, FIR, NACK and receiver reports in a compound packet; garbage st
     reports: [],
   });
   assert.deepEqual(parseRtcp(Buffer.from([0x00, 0x00])), { pli: 0, fir: 0, nack: 0, reports: [] });
+});
+
+test('advertised address: host candidates also offered at it, others untouched', () => {
+  const host = 'candidate:1 1 UDP 2122317823 172.18.0.5 40001 typ host';
+  assert.deepEqual(advertisedCandidates(host, '198.51.100.7'), [
+    'candidate:1 1 UDP 2122317823 198.51.100.7 40001 typ host',
+    host,
+  ]);
+  assert.deepEqual(advertisedCandidates(host, undefined), [host]);
+  const srflx = 'candidate:2 1 UDP 1686052607 203.0.113.4 40001 typ srflx raddr 172.18.0.5 rport 40001';
+  assert.deepEqual(advertisedCandidates(srflx, '198.51.100.7'), [srflx]);
+  assert.deepEqual(advertisedCandidates('garbage', '198.51.100.7'), ['garbage']);
+  const sdp = [
+    'v=0',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96',
+    `a=${host}`,
+    `a=${srflx}`,
+    'a=end-of-candidates',
+    '',
+  ].join('\r\n');
+  assert.equal(
+    advertiseInSdp(sdp, '198.51.100.7'),
+    [
+      'v=0',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96',
+      'a=candidate:1 1 UDP 2122317823 198.51.100.7 40001 typ host',
+      `a=${host}`,
+      `a=${srflx}`,
+      'a=end-of-candidates',
+      '',
+    ].join('\r\n'),
+  );
+  assert.throws(
+    () => readConfig(signalingConfigShape, { ICE_ADVERTISED_ADDRESS: 'example.org' }),
+    ConfigError,
+  );
 });
 
 test('RTP timestamps: 90 kHz from microseconds, wrapped to 32 bits', () => {

@@ -107,3 +107,33 @@ test('every viewer on one UDP port (ICE_UDP_MUX): two WHEP clients both receive 
     20_000,
   );
 });
+
+test('ICE_ADVERTISED_ADDRESS: the answer offers each host candidate at that address first, then as gathered', async (t) => {
+  const port = 40000 + Math.floor(Math.random() * 20000);
+  // A loopback alias as the "public" address: nothing leaves the machine.
+  const s = await Signaling.start(t, {
+    ICE_UDP_MUX: '1',
+    ICE_PORT_RANGE: String(port),
+    ICE_ADVERTISED_ADDRESS: '127.0.0.3',
+  });
+  await s.announce({ vmId: 'synth' });
+  const encoder = new SyntheticEncoder(s.nc, stream);
+  s.defer(() => encoder.close());
+  encoder.start();
+  const client = new WhepClient('advertised');
+  s.defer(() => client.close());
+  const res = await fetch(`${s.baseUrl}/whep/synth/0`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/sdp', authorization: `Bearer ${CONTROL_TOKEN}` },
+    body: await client.offer(),
+  });
+  assert.equal(res.status, 201);
+  const answer = await res.text();
+  const hosts = answer
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('a=candidate:') && l.includes(' typ host'))
+    .map((l) => l.split(' ').slice(4, 6).join(':'));
+  assert.deepEqual(hosts, [`127.0.0.3:${port}`, `127.0.0.1:${port}`]);
+  client.answer(answer);
+  await waitFor('video through the gathered candidate', () => client.depacketizer.units.length >= 10, 20_000);
+});
