@@ -278,7 +278,13 @@ try {
       `--address=${busAddress}`,
     ]);
     await bus.waitForOutput(/^unix:path=/m);
-    const vm = start('demo-vm', 'qemu-system-x86_64', demoVmArgs(busAddress, size[1], size[2], video));
+    // The demo VM is the test guest, with the test kit's QEMU command line (built by pnpm build).
+    const { guestQemuArgs } = await import(join(root, 'test/dist/kit/guest-qemu-args.js'));
+    const vm = start(
+      'demo-vm',
+      'qemu-system-x86_64',
+      guestQemuArgs({ name: 'demo', width: Number(size[1]), height: Number(size[2]), video, busAddress }),
+    );
     // Neither QEMU nor capture comes back to a new bus by itself.
     bus.restartHooks.push(() => {
       vm.restart();
@@ -386,31 +392,4 @@ function pickEnv(names) {
       .filter((n) => process.env[n] !== undefined && process.env[n] !== '')
       .map((n) => [n, process.env[n]]),
   );
-}
-
-/** The demo VM: the test guest (test/guest) under QEMU TCG, its display on the bus. */
-function demoVmArgs(busAddress, width, height, kind) {
-  const device =
-    kind === 'virtio'
-      ? ['-vga', 'none', '-device', `virtio-gpu-pci,xres=${width},yres=${height}`]
-      : ['-vga', 'std'];
-  return [
-    '-accel',
-    'tcg',
-    '-machine',
-    'pc',
-    '-m',
-    '64',
-    '-nodefaults',
-    '-no-user-config',
-    ...device,
-    '-name',
-    'demo',
-    '-kernel',
-    join(root, 'test/guest/build/guest.elf'),
-    '-append',
-    `${width}x${height}`,
-    '-display',
-    `dbus,addr=${busAddress.replaceAll(',', ',,')}`,
-  ];
 }

@@ -1,18 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { guestKernelPath, guestQemuArgs, type GuestVideo } from './guest-qemu-args.js';
 import { ManagedProcess } from './managed-process.js';
 import { QmpClient } from './qmp.js';
 import type { TempDir } from './temp-dir.js';
-
-/** The bare-metal test guest (test/guest), built by `pnpm build`. */
-export const guestKernelPath = fileURLToPath(new URL('../../guest/build/guest.elf', import.meta.url));
-
-/**
- * The guest's display device. 'vga': std VGA, the guest sets a Bochs VBE mode (QEMU refreshes it on
- * its GUI timer, about every 30 ms). 'virtio': virtio-gpu-pci, the guest flushes every frame it
- * draws to the display at once (test/guest/README.md).
- */
-export type GuestVideo = 'vga' | 'virtio';
 
 export interface QemuOptions {
   /** D-Bus address for `-display dbus,addr=`; omit for no display. */
@@ -49,34 +39,15 @@ export class QemuVm {
     const serialPath = dir.join(`serial-${stamp}.log`);
     const width = opts.width ?? 1280;
     const height = opts.height ?? 720;
-    const video =
-      (opts.video ?? 'vga') === 'virtio'
-        ? ['-vga', 'none', '-device', `virtio-gpu-pci,xres=${width},yres=${height}`]
-        : ['-vga', 'std'];
-    const display =
-      opts.busAddress !== undefined
-        ? [
-            '-display',
-            `dbus,addr=${opts.busAddress.replaceAll(',', ',,')}${opts.displayOptions ? `,${opts.displayOptions}` : ''}`,
-          ]
-        : ['-display', 'none'];
     const args = [
-      '-accel',
-      'tcg',
-      '-machine',
-      'pc',
-      '-m',
-      '64',
-      '-nodefaults',
-      '-no-user-config',
-      ...video,
-      '-name',
-      opts.name ?? 'test-guest',
-      '-kernel',
-      guestKernelPath,
-      '-append',
-      `${width}x${height}`,
-      ...display,
+      ...guestQemuArgs({
+        name: opts.name ?? 'test-guest',
+        width: opts.width ?? 1280,
+        height: opts.height ?? 720,
+        video: opts.video ?? 'vga',
+        ...(opts.busAddress !== undefined ? { busAddress: opts.busAddress } : {}),
+        ...(opts.displayOptions !== undefined ? { displayOptions: opts.displayOptions } : {}),
+      }),
       '-serial',
       `file:${serialPath}`,
       '-qmp',
