@@ -37,8 +37,6 @@ export class QemuVm {
     const stamp = `${Date.now()}-${process.hrtime.bigint()}`;
     const qmpPath = dir.join(`qmp-${stamp}.sock`);
     const serialPath = dir.join(`serial-${stamp}.log`);
-    const width = opts.width ?? 1280;
-    const height = opts.height ?? 720;
     const args = [
       ...guestQemuArgs({
         name: opts.name ?? 'test-guest',
