@@ -21,6 +21,8 @@ export interface GuestQemuOptions {
   busAddress?: string;
   /** Extra `-display dbus` suboptions, e.g. "gl=off". */
   displayOptions?: string;
+  /** The guest's ELF (default: the built one, guestKernelPath). */
+  kernel?: string;
 }
 
 /** QEMU arguments (TCG, no defaults) that boot the test guest with its display. */
@@ -50,7 +52,7 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
     '-name',
     opts.name,
     '-kernel',
-    guestKernelPath,
+    opts.kernel ?? guestKernelPath,
     '-append',
     `${width}x${height}`,
     ...display,

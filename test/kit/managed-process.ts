@@ -24,6 +24,13 @@ export interface ManagedProcessOptions {
   cwd?: string;
   /** Kept in memory: the last bytes of stdout+stderr, for error messages. */
   logLimit?: number;
+  /** Run as this user and group (needs root): setpriv drops to them, with no supplementary groups. */
+  runAs?: RunAs;
+}
+
+export interface RunAs {
+  uid: number;
+  gid: number;
 }
 
 /**
@@ -45,7 +52,10 @@ export class ManagedProcess {
   ) {
     installExitHook();
     this.logLimit = opts.logLimit ?? 64 * 1024;
-    this.child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], {
+    const user = opts.runAs
+      ? [`--reuid=${opts.runAs.uid}`, `--regid=${opts.runAs.gid}`, '--clear-groups']
+      : [];
+    this.child = spawn('setpriv', ['--pdeathsig', 'KILL', ...user, '--', command, ...args], {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { guestKernelPath, guestQemuArgs, type GuestVideo } from './guest-qemu-args.js';
-import { ManagedProcess } from './managed-process.js';
+import { ManagedProcess, type RunAs } from './managed-process.js';
 import { QmpClient } from './qmp.js';
 import type { TempDir } from './temp-dir.js';
 
@@ -18,6 +18,14 @@ export interface QemuOptions {
   extraArgs?: string[];
   binary?: string;
   name?: string;
+  /** Run QEMU as this user (needs root); `dir` is handed to it for the QMP socket and serial log. */
+  runAs?: RunAs;
+}
+
+function copyGuest(dir: TempDir): string {
+  const path = dir.join('guest.elf');
+  copyFileSync(guestKernelPath, path);
+  return path;
 }
 
 /** QEMU (TCG) running the test guest, with a QMP socket. */
@@ -45,6 +53,8 @@ export class QemuVm {
         video: opts.video ?? 'vga',
         ...(opts.busAddress !== undefined ? { busAddress: opts.busAddress } : {}),
         ...(opts.displayOptions !== undefined ? { displayOptions: opts.displayOptions } : {}),
+        // Another user may not reach the checkout: give it its own copy of the guest.
+        ...(opts.runAs ? { kernel: copyGuest(dir) } : {}),
       }),
       '-serial',
       `file:${serialPath}`,
@@ -52,7 +62,13 @@ export class QemuVm {
       `unix:${qmpPath},server=on,wait=off`,
       ...(opts.extraArgs ?? []),
     ];
-    const proc = new ManagedProcess('qemu', opts.binary ?? 'qemu-system-x86_64', args);
+    if (opts.runAs) chownSync(dir.path, opts.runAs.uid, opts.runAs.gid);
+    const proc = new ManagedProcess(
+      'qemu',
+      opts.binary ?? 'qemu-system-x86_64',
+      args,
+      opts.runAs ? { runAs: opts.runAs } : {},
+    );
     try {
       const exitedEarly = proc.exited.then(({ code }) =>
         Promise.reject(new Error(`QEMU exited with code ${code}`)),

@@ -120,11 +120,21 @@ test('docker compose: the stack plays the QEMU guest in Chromium and survives lo
   // QEMU's side, as deploy/README.md describes it: a bus socket in a directory that compose
   // bind-mounts into capture and input, QEMU's display on that bus.
   // Its own directory: everything in it is visible to those containers.
+  // As an operator would: QEMU and its bus under an ordinary user, uid:gid 1000 (the compose
+  // file's default QEMU_UID/QEMU_GID), so capture, encoders and input run non-root. (Not root: the
+  // processes run as the test's own user.)
+  const root = process.getuid?.() === 0;
+  const qemuUser = root
+    ? { uid: 1000, gid: 1000 }
+    : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const runAs = root ? { runAs: qemuUser } : {};
   const busDir = new TempDir('qw-deploy-bus-');
   t.after(() => busDir.remove());
-  const bus = await DbusDaemon.start(busDir);
+  const bus = await DbusDaemon.start(busDir, runAs);
   t.after(() => bus.stop());
-  const vm = await QemuVm.start(dir, { busAddress: bus.address, width: WIDTH, height: HEIGHT });
+  const qemuDir = new TempDir('qw-deploy-qemu-');
+  t.after(() => qemuDir.remove());
+  const vm = await QemuVm.start(qemuDir, { busAddress: bus.address, width: WIDTH, height: HEIGHT, ...runAs });
   t.after(() => vm.stop());
 
   // TLS with a throwaway self-signed certificate, readable by signaling's uid.
@@ -141,8 +151,6 @@ test('docker compose: the stack plays the QEMU guest in Chromium and survives lo
   const token = `ctl${randomBytes(12).toString('hex')}`;
   const httpPort = await freePort();
   const secret = (): string => `pw${randomBytes(16).toString('hex')}`;
-  const uid = process.getuid?.() ?? 0;
-  const gid = process.getgid?.() ?? 0;
   writeFileSync(
     envFile,
     [
@@ -152,9 +160,9 @@ test('docker compose: the stack plays the QEMU guest in Chromium and survives lo
       `NATS_INPUT_PASSWORD=${secret()}`,
       `QEMU_DBUS_DIR=${busDir.path}`,
       `DBUS_ADDRESS=unix:path=/run/qemu-webrtc/bus.sock`,
-      // The bus belongs to the uid that runs this test (and QEMU and dbus-daemon).
-      `QEMU_UID=${uid}`,
-      `QEMU_GID=${gid}`,
+      // The bus belongs to the uid that runs QEMU and dbus-daemon.
+      `QEMU_UID=${qemuUser.uid}`,
+      `QEMU_GID=${qemuUser.gid}`,
       `VM_ID=${VM_ID}`,
       `SIGNALING_TOKENS=${token}:control`,
       // Nothing published beyond loopback.
@@ -200,6 +208,14 @@ test('docker compose: the stack plays the QEMU guest in Chromium and survives lo
       1000,
     );
     t.diagnostic('all six containers are healthy');
+    // Capture, encoders and input run as QEMU's user, not root (the bus admits only that uid).
+    for (const service of ['capture', 'encoder', 'input']) {
+      for (const id of await containers(service)) {
+        const user = (await run('docker', ['exec', id, 'id', '-u'])).trim();
+        assert.equal(user, String(qemuUser.uid), `${service} runs as uid ${qemuUser.uid}`);
+      }
+    }
+    t.diagnostic(`capture, encoders and input run as uid ${qemuUser.uid}, like QEMU and its bus`);
 
     const page = await browser.newPage({ ignoreHTTPSErrors: true, viewport: { width: 1000, height: 700 } });
     page.on('pageerror', (e) => {
