@@ -11,13 +11,12 @@
 //   cores = signaling CPU seconds / wall seconds; per_viewer_ms_s = CPU ms per second per viewer
 //   above the no-viewer baseline; delivered = Mbit/s of RTP payload each viewer received.
 // Target (not asserted): 20 viewers cost under half a core.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { ManagedProcess, NatsServer, TempDir, waitFor } from '../kit/index.js';
+import { ManagedProcess, NatsServer, TempDir, freePort, waitFor } from '../kit/index.js';
 import { cpuSeconds, printTable, repoRoot, round, writeResults, type Row } from './bench-kit.js';
 import { loadAddon, makeFrames } from './guest-frames.js';
 
@@ -32,15 +31,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const VIEWER_COUNTS = (process.env.BENCH_VIEWERS ?? '1,5,20').split(',').map(Number);
 const TOKEN = 'bench-view-token';
 const STREAM: StreamKey = { vmId: 'bench', consoleId: 0, rendition: 'full' };
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 /** The 1080p access units, encoded once: the first is an IDR, the rest P-frames. */
 async function encodeLoop(): Promise<Buffer[]> {

@@ -19,6 +19,8 @@ export interface PlayerHooks {
     stats: { framesDecoded: number; fps: number };
     role?: string;
     inputOpen: boolean;
+    /** Keyboard Lock is held (full screen). */
+    keyboardLocked: boolean;
     sendRaw(text: string): void;
   };
 }

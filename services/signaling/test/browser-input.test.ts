@@ -5,17 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium, waitFor } from '@qemu-webrtc/test/kit';
+import { launchWebrtcChromium, waitFor, type PlayerHooks } from '@qemu-webrtc/test/kit';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { CONTROL_TOKEN, Signaling, SyntheticEncoder } from './harness.js';
 
 const { TouchPhase } = qemu_webrtc.v1;
 const W = 320;
 const H = 240;
-
-interface PageHooks {
-  qemuWebrtc?: { inputOpen: boolean; keyboardLocked: boolean };
-}
 
 async function startConsole(
   t: Parameters<typeof Signaling.start>[0],
@@ -27,10 +23,7 @@ async function startConsole(
   const encoder = new SyntheticEncoder(s.nc, { vmId, consoleId: 0, rendition: 'full' }, W, H);
   encoder.start(15);
   s.defer(() => encoder.close());
-  const browser = await launchChromium([
-    '--allow-loopback-in-peer-connection',
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-  ]);
+  const browser = await launchWebrtcChromium();
   s.defer(() => browser.close());
   return { s, events: s.recordInput(vmId), browser };
 }
@@ -43,7 +36,7 @@ async function openPlayer(browser: Browser, base: string, vmId: string, hasTouch
   await page.waitForFunction(
     () => {
       const v = document.querySelector('video');
-      const hooks = (window as PageHooks).qemuWebrtc;
+      const hooks = (window as PlayerHooks).qemuWebrtc;
       return v !== null && v.videoWidth > 0 && hooks?.inputOpen === true;
     },
     undefined,
@@ -116,7 +109,7 @@ test('Keyboard Lock: in full screen the keyboard is locked and Escape and Meta r
   const page = await openPlayer(browser, s.baseUrl, 'kbd-vm');
   await page.click('#fullscreen');
   await page.waitForFunction(
-    () => document.fullscreenElement !== null && (window as PageHooks).qemuWebrtc?.keyboardLocked === true,
+    () => document.fullscreenElement !== null && (window as PlayerHooks).qemuWebrtc?.keyboardLocked === true,
     undefined,
     { timeout: 10_000 },
   );

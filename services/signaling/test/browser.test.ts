@@ -5,8 +5,14 @@
 // guest's screen.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, readGuestStatus, statusFromPage, waitFor } from '@qemu-webrtc/test/kit';
+import {
+  launchWebrtcChromium,
+  openPlayer,
+  readGuestStatus,
+  statusFromPage,
+  waitFor,
+  type PlayerHooks,
+} from '@qemu-webrtc/test/kit';
 import { H264Decoder } from '@qemu-webrtc/encoder/dist/src/native.js';
 import { CONTROL_TOKEN, VIEW_TOKEN, WhepClient } from './harness.js';
 import { LivePipeline, VM_ID } from './live-pipeline.js';
@@ -14,40 +20,12 @@ import { LivePipeline, VM_ID } from './live-pipeline.js';
 const WIDTH = 800;
 const HEIGHT = 600;
 
-interface PageHooks {
-  qemuWebrtc?: {
-    stats: { framesDecoded: number; fps: number };
-    role?: string;
-    inputOpen: boolean;
-    sendRaw(text: string): void;
-  };
-}
-
-async function openPlayer(browser: Browser, base: string, token: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-  page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(`${base}/view/${VM_ID}/0?token=${token}`);
-  await page.waitForFunction(
-    () => {
-      const v = document.querySelector('video');
-      return v !== null && v.readyState >= 2 && v.videoWidth > 0 && !v.paused;
-    },
-    undefined,
-    { timeout: 45_000 },
-  );
-  return page;
-}
-
 test('Chromium plays the live console, input follows the token role, WHEP decodes', async (t) => {
   const p = await LivePipeline.start(t, { width: WIDTH, height: HEIGHT });
   const s = p.signaling;
   await waitFor('capture to announce the console', () => s.service.consoles.get(VM_ID, 0)?.running, 30_000);
   const input = s.recordInput(VM_ID);
-  const browser = await launchChromium([
-    // Host candidates on loopback, as plain addresses (no mDNS names): nothing leaves the machine.
-    '--allow-loopback-in-peer-connection',
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-  ]);
+  const browser = await launchWebrtcChromium();
   p.defer(() => browser.close());
   const base = s.baseUrl;
 
@@ -64,7 +42,7 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     await unauthorised.close();
   });
 
-  const control = await openPlayer(browser, base, CONTROL_TOKEN);
+  const control = await openPlayer(browser, base, VM_ID, CONTROL_TOKEN);
 
   await t.test('frame numbers read from the <video> pixels advance', async () => {
     // The guest sets its mode after booting (the first frames may be the firmware's): wait for it.
@@ -88,15 +66,15 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
       300,
     );
     t.diagnostic(`frame numbers seen in the page: ${frames.join(', ')}`);
-    const stats = await control.evaluate(() => (window as PageHooks).qemuWebrtc?.stats);
+    const stats = await control.evaluate(() => (window as PlayerHooks).qemuWebrtc?.stats);
     assert.ok((stats?.framesDecoded ?? 0) > 0, 'the stats overlay counts decoded frames');
   });
 
   await t.test(
     'a control page sends its key presses as InputEvents with the server’s viewer id',
     async () => {
-      await control.waitForFunction(() => (window as PageHooks).qemuWebrtc?.inputOpen === true);
-      assert.equal(await control.evaluate(() => (window as PageHooks).qemuWebrtc?.role), 'control');
+      await control.waitForFunction(() => (window as PlayerHooks).qemuWebrtc?.inputOpen === true);
+      assert.equal(await control.evaluate(() => (window as PlayerHooks).qemuWebrtc?.role), 'control');
       await control.focus('#stage');
       await control.keyboard.press('KeyA');
       const down = await waitFor('KeyA down', () => input.find((e) => e.key?.code === 'KeyA' && e.key.down));
@@ -120,9 +98,9 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
   );
 
   await t.test('a view-only page’s key presses never produce InputEvents', async () => {
-    const viewer = await openPlayer(browser, base, VIEW_TOKEN);
-    await viewer.waitForFunction(() => (window as PageHooks).qemuWebrtc?.inputOpen === true);
-    assert.equal(await viewer.evaluate(() => (window as PageHooks).qemuWebrtc?.role), 'view');
+    const viewer = await openPlayer(browser, base, VM_ID, VIEW_TOKEN);
+    await viewer.waitForFunction(() => (window as PlayerHooks).qemuWebrtc?.inputOpen === true);
+    assert.equal(await viewer.evaluate(() => (window as PlayerHooks).qemuWebrtc?.role), 'view');
     const before = input.length;
     const refusedBefore = await refused(s.baseUrl);
     await viewer.focus('#stage');
@@ -130,7 +108,7 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     await viewer.mouse.click(100, 100);
     // Straight onto the DataChannel, past the page's own checks.
     await viewer.evaluate(() => {
-      (window as PageHooks).qemuWebrtc?.sendRaw(JSON.stringify({ t: 'key', code: 'KeyD', down: true }));
+      (window as PlayerHooks).qemuWebrtc?.sendRaw(JSON.stringify({ t: 'key', code: 'KeyD', down: true }));
     });
     await viewer.waitForFunction(() => document.querySelector('#toast')?.textContent.includes('View only'));
     await waitFor(
