@@ -22,8 +22,12 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 missing=() missing_bp=()
 for p in "${APT_PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
 for p in "${BACKPORTS_PACKAGES[@]}"; do installed "$p" || missing_bp+=("$p"); done
-qemu_major=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null | sed -E 's/^[0-9]+://; s/\..*//')
+# A package that is not installed yet has no version: dpkg-query fails, which must not end the script.
+major_of() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null | sed -E 's/^[0-9]+://; s/\..*//' || true; }
+qemu_major=$(major_of qemu-system-x86)
 if [ -n "$qemu_major" ] && [ "$qemu_major" -lt 10 ]; then missing_bp+=(qemu-system-x86); fi
+mesa_major=$(major_of libegl-mesa0)
+if [ -n "$mesa_major" ] && [ "$mesa_major" -lt 25 ]; then missing_bp+=(libegl-mesa0 libgl1-mesa-dri); fi
 
 if [ ${#missing[@]} -gt 0 ] || [ ${#missing_bp[@]} -gt 0 ]; then
   if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
