@@ -6,7 +6,9 @@
 // Besides the human-readable output, it prints one machine-readable line per event, for tests and
 // benchmarks:  @qemu-webrtc {"event":"started","name":"encoder","pid":123}
 //              @qemu-webrtc {"event":"exited","name":"encoder","pid":123,"code":null,"signal":"SIGKILL"}
-//              @qemu-webrtc {"event":"ready","url":"http://127.0.0.1:8080/?token=...",...}
+//              @qemu-webrtc {"event":"ready","url":"http://127.0.0.1:8080/",...}
+// A control token generated for the run is shown once, to the person at the terminal, in the
+// "Open http://…/#token=…" line; never in an event line, and never in a service's log.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -40,7 +42,8 @@ if (values.help) {
   --vm-id ID         the VM's id in URLs and subjects (default demo)
   --port N           HTTP port of the browser client (default 8080; 0: a free one)
   --nats-port N      NATS port (default 4222; 0: a free one)
-  --metrics-port N   capture's metrics port; encoder N+1, input N+3 (default 9101; 0: free ones)
+  --metrics-port N   capture's metrics port; encoder N+1, signaling N+2, input N+3
+                     (default 9101; 0: free ones)
   --max-fps N        frames per second captured and encoded at most
                      (default 60; 30 for the demo VM on VGA, which QEMU refreshes at ~30 Hz)
   --demo-size WxH    the demo VM's resolution (default 1280x720)
@@ -92,8 +95,13 @@ const natsPort = await pick(portOption('nats-port'));
 const metricsBase = portOption('metrics-port');
 const metricsPorts =
   metricsBase === 0
-    ? { capture: await freePort(), encoder: await freePort(), input: await freePort() }
-    : { capture: metricsBase, encoder: metricsBase + 1, input: metricsBase + 3 };
+    ? {
+        capture: await freePort(),
+        encoder: await freePort(),
+        signaling: await freePort(),
+        input: await freePort(),
+      }
+    : { capture: metricsBase, encoder: metricsBase + 1, signaling: metricsBase + 2, input: metricsBase + 3 };
 
 const dir = mkdtempSync(join(tmpdir(), 'qemu-webrtc-'));
 // Frames travel between capture and encoder in shared memory: a ring directory of this run's own.
@@ -323,28 +331,34 @@ try {
     {},
     { INPUT_VMS: `${values['vm-id']}=${busAddress}`, METRICS_PORT: String(metricsPorts.input) },
   );
-  // Without SIGNALING_TOKENS, one control token for this run, printed in the URL to open.
+  // Without SIGNALING_TOKENS, one control token for this run: shown once below (in the URL's
+  // fragment, which browsers never send), nowhere else; signaling's logs redact it.
   const tokens = process.env.SIGNALING_TOKENS;
   const generated = tokens === undefined || tokens === '' ? randomBytes(18).toString('base64url') : undefined;
   service(
     'signaling',
     {},
-    { SIGNALING_PORT: String(httpPort), ...(generated ? { SIGNALING_TOKENS: `${generated}:control` } : {}) },
+    {
+      SIGNALING_PORT: String(httpPort),
+      METRICS_PORT: String(metricsPorts.signaling),
+      ...(generated ? { SIGNALING_TOKENS: `${generated}:control` } : {}),
+    },
   );
   const base = signalingBaseUrl(httpPort);
   await waitForPort(httpPort, 60_000);
-  const url = `${base}/${generated ? `?token=${generated}` : ''}`;
+  const url = `${base}/`;
   console.log(`
 qemu-webrtc is running (Ctrl-C stops everything):
   NATS         ${natsUrl}
   VM display   ${busAddress}${demo ? `  (demo VM, ${values['demo-size']}, ${video})` : ''}
-  metrics      capture http://127.0.0.1:${metricsPorts.capture}/metrics  encoder :${metricsPorts.encoder}  input :${metricsPorts.input}
+  metrics      capture http://127.0.0.1:${metricsPorts.capture}/metrics  encoder :${metricsPorts.encoder}  signaling :${metricsPorts.signaling}  input :${metricsPorts.input}
 
-  Open ${url}
+  ${generated ? `Open ${url}#token=${generated}\n  (a control token generated for this run: shown only here)` : `Open ${url}#token=<one of your SIGNALING_TOKENS>`}
 `);
   emit({
     event: 'ready',
     url,
+    tokenGenerated: generated !== undefined,
     vmId: values['vm-id'],
     busAddress,
     natsUrl,

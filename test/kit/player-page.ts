@@ -25,6 +25,11 @@ export interface PlayerHooks {
   };
 }
 
+/** A page URL with its token where the page takes it: the fragment, which never reaches a server. */
+export function withToken(url: string, token: string): string {
+  return `${url}#${new URLSearchParams({ token }).toString()}`;
+}
+
 /** Opens the player of a console and waits until its <video> plays. */
 export async function openPlayer(
   browser: Browser,
@@ -35,9 +40,7 @@ export async function openPlayer(
 ): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(
-    `${baseUrl}/view/${encodeURIComponent(vmId)}/${consoleId}?token=${encodeURIComponent(token)}`,
-  );
+  await page.goto(withToken(`${baseUrl}/view/${encodeURIComponent(vmId)}/${consoleId}`, token));
   await page.waitForFunction(
     () => {
       const v = document.querySelector('video');

@@ -6,12 +6,18 @@ export const startScriptPath = fileURLToPath(new URL('../../../scripts/start.mjs
 
 /** What start.mjs prints on its `@qemu-webrtc {"event":"ready",...}` line. */
 export interface SystemReady {
-  /** The URL to open: the start page, with the token when start.mjs' signaling generated one. */
+  /**
+   * The start page's URL, without a token: a generated one is only on the "Open …#token=…" line
+   * for people (tests choose their own with SIGNALING_TOKENS).
+   */
   url: string;
+  /** start.mjs generated a control token (SIGNALING_TOKENS was not set). */
+  tokenGenerated: boolean;
   vmId: string;
   busAddress: string;
   natsUrl: string;
-  metricsPorts: { capture: number; encoder: number; input: number };
+  /** Each service's /metrics and detailed /health (signaling's public port has neither). */
+  metricsPorts: { capture: number; encoder: number; signaling: number; input: number };
   maxFps: number;
   demo: { width: number; height: number; video: string } | null;
   pids: Record<string, number | null>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { REDACTED, addSecrets, redactSecrets, secret, secretPartsOf, urlPasswords } from './secrets.js';
 
 export { z };
 
@@ -14,7 +15,11 @@ export function readConfig<S extends z.ZodRawShape>(
   const picked: Record<string, string> = {};
   for (const key of Object.keys(shape)) {
     const value = env[key];
-    if (value !== undefined && value !== '') picked[key] = value;
+    if (value === undefined || value === '') continue;
+    picked[key] = value;
+    // Known before parsing: even a message about a bad value cannot print the secret in it.
+    const parts = secretPartsOf(shape[key], value);
+    if (parts) addSecrets(parts);
   }
   const parsed = z.object(shape).safeParse(picked);
   if (!parsed.success) {
@@ -24,13 +29,27 @@ export function readConfig<S extends z.ZodRawShape>(
   return parsed.data;
 }
 
-/** Variable names that hold secrets: their values never reach a log. */
-const SECRET = /TOKEN|SECRET|PASSWORD|KEY$|PASS$/;
-
-/** A copy of the configuration fit for logging: secrets replaced by "[redacted]". */
-export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
+/**
+ * The configuration fit for logging: a field marked secret() is shown as its variable's text with
+ * the secret parts replaced (e.g. ICE_SERVERS "turn:user:[redacted]@host:3478"), or "[redacted]".
+ */
+export function redactConfig<S extends z.ZodRawShape>(
+  shape: S,
+  config: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(config).map(([k, v]) => [k, SECRET.test(k) && v !== undefined ? '[redacted]' : v]),
+    Object.entries(config).map(([k, v]) => {
+      const text = env[k];
+      const parts = text !== undefined && text !== '' ? secretPartsOf(shape[k], text) : undefined;
+      // Not secret, or unset (a default is no secret).
+      if (parts === undefined || text === undefined) return [k, v];
+      let shown = text;
+      for (const p of parts.filter((x) => x !== '').sort((a, b) => b.length - a.length)) {
+        shown = shown.split(p).join(REDACTED);
+      }
+      return [k, redactSecrets(shown)];
+    }),
   );
 }
 
@@ -44,9 +63,10 @@ export const envBoolean = z
 
 /** Settings every service shares. */
 export const commonConfigShape = {
-  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** May carry credentials (nats://user:password@host): the password is secret. */
+  NATS_URL: secret(z.string().default('nats://127.0.0.1:4222'), urlPasswords),
   NATS_USER: z.string().optional(),
-  NATS_PASSWORD: z.string().optional(),
+  NATS_PASSWORD: secret(z.string().optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HTTP_HOST: z.string().default('127.0.0.1'),
 };

@@ -20,7 +20,7 @@ export async function runService<S extends z.ZodRawShape>(
   let service: Service | undefined;
   try {
     const config = readConfig(shape);
-    logger.info({ config: redactConfig(config) }, 'configuration');
+    logger.info({ config: redactConfig(shape, config) }, 'configuration');
     service = await create(config, logger);
     await service.start();
   } catch (error) {

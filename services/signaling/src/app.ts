@@ -30,7 +30,8 @@ export interface AppDeps {
   metrics: SignalingMetrics;
   iceServers: BrowserIceServer[];
   defaultRendition: string;
-  health: () => { ok: boolean } & Record<string, unknown>;
+  /** Whether the service is up: all the public /health tells. */
+  up: () => boolean;
   webDir?: string;
   https?: { cert: Buffer; key: Buffer };
 }
@@ -63,8 +64,10 @@ function problem(reply: FastifyReply, status: number, message: string): FastifyR
 
 /**
  * The HTTP side of signaling, built without listening (tests use inject/injectWS):
- * GET / and /view/:vm/:console (the browser client), GET /api/consoles, GET /health, GET /metrics,
- * WebSocket /ws?token=…, and WHEP: POST /whep/:vm/:console, PATCH/DELETE /whep/session/:id.
+ * GET / and /view/:vm/:console (the browser client, token in the URL's #fragment), GET
+ * /api/consoles, GET /health (up or not, nothing else), WebSocket /ws (authenticated by its first
+ * message), and WHEP: POST /whep/:vm/:console, PATCH/DELETE /whep/session/:id (the same token).
+ * /metrics is on the metrics port (service.ts), not here.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -75,8 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
   const webDir = deps.webDir ?? defaultWebDir;
 
-  const roleOf = (req: FastifyRequest): Role | undefined =>
-    deps.tokens.roleOf(requestToken(req.headers, req.query));
+  const roleOf = (req: FastifyRequest): Role | undefined => deps.tokens.roleOf(requestToken(req.headers));
 
   const unauthorised = (reply: FastifyReply, json: boolean): FastifyReply => {
     deps.metrics.rejected.inc({ reason: 'unauthorised' });
@@ -84,7 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return json
       ? reply.send({
           error: 'unauthorised',
-          message: 'a valid token is needed (?token=… or Authorization: Bearer …)',
+          message: 'a valid token is needed: Authorization: Bearer <token>',
         })
       : problem(reply, 401, 'a valid token is needed: Authorization: Bearer <token>');
   };
@@ -149,40 +151,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!role) return unauthorised(reply, true);
     return reply.header('cache-control', 'no-store').send({ role, consoles: deps.consoles.list() });
   });
+  // Public: up or not, nothing about streams or viewers (the metrics port has the details).
   app.get('/health', (_req, reply) => {
-    const h = deps.health();
-    return reply.code(h.ok ? 200 : 503).send(h);
-  });
-  app.get('/metrics', async (_req, reply) => {
-    const text = await deps.metrics.registry.metrics();
-    return reply.type(deps.metrics.registry.contentType).send(text);
+    const ok = deps.up();
+    return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok });
   });
 
-  // --- WebSocket signaling ---
-  app.get(
-    '/ws',
-    {
-      websocket: true,
-      preValidation: async (req, reply) => {
-        if (!roleOf(req)) await unauthorised(reply, true);
-      },
-    },
-    (socket, req) => {
-      const role = roleOf(req);
-      if (!role) {
-        socket.close(4401, 'unauthorised');
-        return;
-      }
-      new WsSession(socket, role, {
+  // --- WebSocket signaling: the token comes in the first message, never in the URL ---
+  app.get('/ws', { websocket: true }, (socket) => {
+    new WsSession(socket, {
+      authenticate: (token) => deps.tokens.roleOf(token),
         viewers: deps.viewers,
         consoles: deps.consoles,
         metrics: deps.metrics,
         logger: deps.logger.child({ component: 'ws' }),
-        iceServers: deps.iceServers,
-        defaultRendition: deps.defaultRendition,
-      });
-    },
-  );
+      iceServers: deps.iceServers,
+      defaultRendition: deps.defaultRendition,
+    });
+  });
 
   // --- WHEP (RFC 9725) ---
   const whepLinks = deps.iceServers.map((s) => {
@@ -216,19 +202,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (mediaType(req) !== 'application/sdp') {
         return problem(reply, 415, 'the offer must be sent as Content-Type: application/sdp');
       }
-    } else if (route === '/whep/session/:id' && req.method === 'PATCH') {
+    } else if (route === '/whep/session/:id' && (req.method === 'PATCH' || req.method === 'DELETE')) {
       cors(reply);
-      if (mediaType(req) !== 'application/trickle-ice-sdpfrag') {
+      if (!roleOf(req)) return unauthorised(reply, false);
+      if (req.method === 'PATCH' && mediaType(req) !== 'application/trickle-ice-sdpfrag') {
         return problem(reply, 415, 'expected Content-Type: application/trickle-ice-sdpfrag');
       }
     }
     return undefined;
   });
+  /**
+   * A WHEP session answers only to the token that created it, with its role (RFC 9725: the
+   * session URL is no bearer credential of its own).
+   */
+  const ownedSession = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
+    const who = deps.tokens.identify(requestToken(req.headers));
+    if (!who) return { refused: unauthorised(reply, false) };
+    const session = deps.viewers.whep(req.params.id);
+    if (!session) return { refused: problem(reply, 404, 'no such WHEP session') };
+    if (session.owner !== who.id || session.viewer.opts.role !== who.role) {
+      deps.metrics.rejected.inc({ reason: 'whep_session_forbidden' });
+      return {
+        refused: problem(reply, 403, 'this WHEP session was created with another token: use that one'),
+      };
+    }
+    return { viewer: session.viewer };
+  };
   app.post<{ Params: VmParams; Querystring: { rendition?: string } }>(
     '/whep/:vm/:console',
     async (req, reply) => {
-      const role = roleOf(req);
-      if (!role) return unauthorised(reply, false);
+      const who = deps.tokens.identify(requestToken(req.headers));
+      if (!who) return unauthorised(reply, false);
+      const role = who.role;
       const target = parseConsole(req.params);
       // A viewer that names a rendition keeps it; otherwise its link chooses.
       const rendition = req.query.rendition ?? deps.defaultRendition;
@@ -247,6 +252,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           { ...target, rendition },
           offer,
           req.query.rendition === undefined,
+          who.id,
         );
       } catch (error) {
         if (error instanceof SdpError) {
@@ -277,8 +283,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   );
   app.patch<{ Params: { id: string } }>('/whep/session/:id', (req, reply) => {
-    const viewer = deps.viewers.whep(req.params.id);
-    if (!viewer) return problem(reply, 404, 'no such WHEP session');
+    const { viewer, refused } = ownedSession(req, reply);
+    if (!viewer) return refused;
     const frag = typeof req.body === 'string' ? req.body : '';
     if (/^a=ice-(ufrag|pwd):/m.test(frag) && !/^a=candidate:/m.test(frag)) {
       return problem(reply, 405, 'ICE restarts are not supported: start a new session');
@@ -291,9 +297,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(204).send();
   });
   app.delete<{ Params: { id: string } }>('/whep/session/:id', (req, reply) => {
-    cors(reply);
-    const viewer = deps.viewers.whep(req.params.id);
-    if (!viewer) return problem(reply, 404, 'no such WHEP session');
+    const { viewer, refused } = ownedSession(req, reply);
+    if (!viewer) return refused;
     viewer.close('WHEP session deleted');
     return reply.code(200).send();
   });

@@ -1,18 +1,33 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { addSecrets } from '@qemu-webrtc/common';
 
 export type Role = 'control' | 'view';
 
 const TOKEN_RE = /^[A-Za-z0-9._~+/=-]{1,256}$/;
 
+/** The entries of "token:role,token:role" (role "control" when left out), unchecked. */
+function tokenEntries(text: string): { token: string; role: string }[] {
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((entry) => entry !== '')
+    .map((entry) => {
+      const colon = entry.lastIndexOf(':');
+      return colon < 0
+        ? { token: entry, role: 'control' }
+        : { token: entry.slice(0, colon), role: entry.slice(colon + 1) };
+    });
+}
+
+/** The secret parts of SIGNALING_TOKENS: the tokens, not their roles. */
+export function tokensIn(text: string): string[] {
+  return tokenEntries(text).map((e) => e.token);
+}
+
 /** Parses "token:role,token:role"; roles "control" or "view". */
 export function parseTokens(text: string): Map<string, Role> {
   const tokens = new Map<string, Role>();
-  for (const part of text.split(',')) {
-    const entry = part.trim();
-    if (entry === '') continue;
-    const colon = entry.lastIndexOf(':');
-    const token = colon < 0 ? entry : entry.slice(0, colon);
-    const role = colon < 0 ? 'control' : entry.slice(colon + 1);
+  for (const { token, role } of tokenEntries(text)) {
     if (!TOKEN_RE.test(token)) {
       throw new Error('a token must be 1..256 characters of A-Z a-z 0-9 . _ ~ + / = -');
     }
@@ -34,12 +49,13 @@ const digest = (token: string): string => createHash('sha256').update(token).dig
  */
 export class TokenStore {
   private readonly roles = new Map<string, Role>();
-  /** The token generated at start when none was configured (to print once). */
+  /** The token generated at start when none was configured (shown once, never logged). */
   readonly generated: string | undefined;
 
   constructor(tokens: Map<string, Role> | undefined) {
     if (tokens === undefined || tokens.size === 0) {
       this.generated = randomBytes(18).toString('base64url');
+      addSecrets([this.generated]);
       this.roles.set(digest(this.generated), 'control');
     } else {
       for (const [token, role] of tokens) this.roles.set(digest(token), role);
@@ -48,24 +64,27 @@ export class TokenStore {
 
   /** The role of a token, or undefined when it is missing or unknown. */
   roleOf(token: string | undefined): Role | undefined {
+    return this.identify(token)?.role;
+  }
+
+  /**
+   * Who a token is: its role and an id that stands for the token itself (its digest), to check
+   * later that a request comes with the same token as an earlier one.
+   */
+  identify(token: string | undefined): { role: Role; id: string } | undefined {
     if (token === undefined || token.length > 256 || token === '') return undefined;
-    return this.roles.get(digest(token));
+    const id = digest(token);
+    const role = this.roles.get(id);
+    return role === undefined ? undefined : { role, id };
   }
 }
 
-/** The token of a request: "Authorization: Bearer …", else the `token` query parameter. */
-export function requestToken(
-  headers: { authorization?: string | undefined },
-  query: unknown,
-): string | undefined {
+/**
+ * The token of an HTTP request: "Authorization: Bearer …" only. Never from the URL: query strings
+ * end up in proxy logs and browser history (the page keeps its token in the URL's fragment).
+ */
+export function requestToken(headers: { authorization?: string | undefined }): string | undefined {
   const auth = headers.authorization;
-  if (auth !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    return m?.[1];
-  }
-  if (typeof query === 'object' && query !== null && 'token' in query) {
-    const t = query.token;
-    if (typeof t === 'string') return t;
-  }
-  return undefined;
+  if (auth === undefined) return undefined;
+  return /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1];
 }

@@ -1,6 +1,6 @@
-import { commonConfigShape, envBoolean, z } from '@qemu-webrtc/common';
-import { parseIceServers } from './ice-servers.js';
-import { parseTokens } from './auth.js';
+import { commonConfigShape, envBoolean, secret, z } from '@qemu-webrtc/common';
+import { iceCredentials, parseIceServers } from './ice-servers.js';
+import { parseTokens, tokensIn } from './auth.js';
 
 function parsed<T>(parse: (v: string) => T) {
   return (v: string, ctx: z.RefinementCtx): T => {
@@ -29,13 +29,17 @@ export const signalingConfigShape = {
   SIGNALING_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /**
    * Viewer tokens: "token:role,token:role" with role "control" (view and control) or "view".
-   * Unset: one control token is generated at start and printed with the URL to open.
+   * Unset: one control token is generated at start and shown with the URL to open, on a terminal
+   * only (never logged). Secret: the tokens never reach a log.
    */
-  SIGNALING_TOKENS: z.string().transform(parsed(parseTokens)).optional(),
+  SIGNALING_TOKENS: secret(z.string().transform(parsed(parseTokens)).optional(), tokensIn),
   /** The URL users open, for the start-up message (default: http(s)://HTTP_HOST:port). */
   SIGNALING_PUBLIC_URL: z.url().optional(),
-  /** STUN/TURN servers: "stun:host:port,turn:user:pass@host:port?transport=tcp,turns:…". */
-  ICE_SERVERS: z.string().default('').transform(parsed(parseIceServers)),
+  /**
+   * STUN/TURN servers: "stun:host:port,turn:user:pass@host:port?transport=tcp,turns:…". Secret:
+   * the TURN passwords never reach a log (viewers get them, as WebRTC needs).
+   */
+  ICE_SERVERS: secret(z.string().default('').transform(parsed(parseIceServers)), iceCredentials),
   /** Local address the WebRTC (ICE) sockets bind to; host candidates are on it only. */
   ICE_BIND_ADDRESS: z.string().optional(),
   /**
@@ -74,6 +78,8 @@ export const signalingConfigShape = {
   INPUT_BURST: z.coerce.number().int().min(1).max(100_000).default(200),
   /** A console not announced by capture for this long is "not running". */
   CONSOLE_STALE_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000),
+  /** Prometheus /metrics and the detailed /health, on a port of their own (not the public one). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9103),
   /** Directory of the browser client (default: this package's web/). */
   WEB_DIR: z.string().optional(),
 };

@@ -20,6 +20,25 @@ export interface BrowserIceServer {
 const URL_RE =
   /^(stuns?|turns?):(?:([^:@\s]+):([^@\s]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(?:\?transport=(udp|tcp))?$/;
 
+/**
+ * The secret parts of ICE_SERVERS: each TURN password, as written and URL-decoded (also from an
+ * entry too malformed to parse, so that its error message cannot show it).
+ */
+export function iceCredentials(text: string): string[] {
+  return text.split(',').flatMap((entry) => {
+    const m = /^\s*[a-z]+:([^@\s]*)@/i.exec(entry);
+    const userinfo = m?.[1];
+    const colon = userinfo?.indexOf(':') ?? -1;
+    if (userinfo === undefined || colon < 0) return [];
+    const password = userinfo.slice(colon + 1);
+    try {
+      return [password, decodeURIComponent(password)];
+    } catch {
+      return [password];
+    }
+  });
+}
+
 /** Parses "stun:host:port,turn:user:pass@host:port?transport=tcp" (empty: none). */
 export function parseIceServers(text: string): IceServerSpec[] {
   return text

@@ -4,6 +4,8 @@ import { cleanup as rtcCleanup, type RtcConfig } from 'node-datachannel';
 import {
   connectNats,
   drainNats,
+  startMetricsServer,
+  type MetricsServer,
   subjects,
   subscribeProto,
   type Logger,
@@ -55,6 +57,7 @@ export class SignalingService {
   readonly adapter: LinkAdapter;
   private destroyed = false;
   private listening = false;
+  private metricsServer: MetricsServer | undefined;
 
   private constructor(
     readonly config: SignalingConfig,
@@ -148,7 +151,7 @@ export class SignalingService {
       metrics,
       iceServers: config.ICE_SERVERS.map(toBrowserIceServer),
       defaultRendition: config.DEFAULT_RENDITION,
-      health: () => holder.service?.health() ?? { ok: false },
+      up: () => holder.service?.up ?? false,
       ...(config.WEB_DIR !== undefined ? { webDir: config.WEB_DIR } : {}),
       ...(https ? { https } : {}),
     });
@@ -167,9 +170,15 @@ export class SignalingService {
     return service;
   }
 
+  /** Serving: NATS connected (or reconnecting), the public port listening. */
+  get up(): boolean {
+    return !this.nc.isClosed() && !this.destroyed && this.listening;
+  }
+
+  /** The detailed health, on the metrics port only (the public /health says just up or not). */
   health(): { ok: boolean } & Record<string, unknown> {
     return {
-      ok: !this.nc.isClosed() && !this.destroyed,
+      ok: this.up,
       viewers: this.viewers.size,
       rtcObjects: rtcObjectsAlive(),
       streams: this.hub.summary(),
@@ -184,14 +193,17 @@ export class SignalingService {
     return typeof address === 'object' && address !== null ? address.port : 0;
   }
 
-  /** The URL to open, with the token when it was generated here. */
+  /** The port of /metrics and the detailed /health (after start()). */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
+  }
+
+  /** The URL to open (without a token: tokens never go into logs). */
   get url(): string {
     const scheme = this.config.TLS_CERT !== undefined ? 'https' : 'http';
     const host = this.config.HTTP_HOST.includes(':') ? `[${this.config.HTTP_HOST}]` : this.config.HTTP_HOST;
     const base = this.config.SIGNALING_PUBLIC_URL ?? `${scheme}://${host}:${this.port}`;
-    return this.tokens.generated !== undefined
-      ? `${base.replace(/\/$/, '')}/?token=${this.tokens.generated}`
-      : base;
+    return `${base.replace(/\/$/, '')}/`;
   }
 
   async start(): Promise<void> {
@@ -201,12 +213,34 @@ export class SignalingService {
     });
     await this.nc.flush();
     this.nc.publish(subjects.consoleRefresh);
+    this.metricsServer = await startMetricsServer({
+      host: this.config.HTTP_HOST,
+      port: this.config.METRICS_PORT,
+      registry: this.metrics.registry,
+      health: () => this.health(),
+    });
     await this.app.listen({ host: this.config.HTTP_HOST, port: this.config.SIGNALING_PORT });
     this.listening = true;
-    if (this.tokens.generated !== undefined) {
-      this.logger.info({ url: this.url }, `open ${this.url} (a control token was generated for this run)`);
+    this.logger.info({ url: this.url, metricsPort: this.metricsPort }, `signaling listening on ${this.url}`);
+    if (this.tokens.generated !== undefined) this.showGeneratedToken();
+  }
+
+  /**
+   * The generated token goes to the person at the terminal, once, in a plain line (the fragment of
+   * the URL: browsers never send it to a server); never into the log. Without a terminal nobody
+   * could read it safely: say how to choose tokens instead.
+   */
+  private showGeneratedToken(): void {
+    if (process.stdout.isTTY) {
+      process.stdout.write(
+        `\nOpen ${this.url}#token=${this.tokens.generated ?? ''}\n` +
+          '(a control token generated for this run; it is shown only here, never logged)\n\n',
+      );
     } else {
-      this.logger.info({ url: this.url }, `signaling listening on ${this.url}`);
+      this.logger.warn(
+        'SIGNALING_TOKENS is not set and the output is not a terminal: a control token was generated ' +
+          'but is not shown; set SIGNALING_TOKENS="token:control,..." (deploy/gen-env.sh writes one)',
+      );
     }
   }
 
@@ -220,6 +254,7 @@ export class SignalingService {
     this.cursors.close();
     if (this.listening) await this.app.close();
     else await this.app.close().catch(() => undefined);
+    await this.metricsServer?.close();
     await drainNats(this.nc);
     // With NATS unreachable, a drain can end without closing the connection (it would then
     // reconnect for ever and keep the process alive).

@@ -11,7 +11,8 @@ export class CapacityError extends Error {
 /** Every viewer of this process, the viewer limit, and WHEP resources by id. */
 export class ViewerManager {
   private readonly viewers = new Map<string, Viewer>();
-  private readonly whepResources = new Map<string, Viewer>();
+  /** WHEP sessions by resource id, with the id of the token that created each (TokenStore). */
+  private readonly whepResources = new Map<string, { viewer: Viewer; owner: string }>();
   private closing = false;
 
   constructor(
@@ -36,9 +37,10 @@ export class ViewerManager {
     }
   }
 
-  private track(viewer: Viewer, transport: Transport, resource?: string): void {
+  private track(viewer: Viewer, transport: Transport, whep?: { resource: string; owner: string }): void {
+    const resource = whep?.resource;
     this.viewers.set(viewer.id, viewer);
-    if (resource !== undefined) this.whepResources.set(resource, viewer);
+    if (whep !== undefined) this.whepResources.set(whep.resource, { viewer, owner: whep.owner });
     this.ctx.metrics.viewers.inc({ transport });
     viewer.once('closed', () => {
       this.viewers.delete(viewer.id);
@@ -58,12 +60,16 @@ export class ViewerManager {
     return result;
   }
 
-  /** WHEP: the client offers; returns our answer and the resource id for PATCH/DELETE. */
+  /**
+   * WHEP: the client offers; returns our answer and the resource id for PATCH/DELETE, which only
+   * `owner` (the id of the token that asked) may use.
+   */
   async answer(
     role: Role,
     stream: StreamKey,
     offerSdp: string,
     adaptive: boolean,
+    owner: string,
   ): Promise<{ viewer: Viewer; answer: string; resource: string }> {
     this.checkCapacity();
     const result = await Viewer.createAnswering(
@@ -76,11 +82,11 @@ export class ViewerManager {
       throw new CapacityError('the server is shutting down');
     }
     const resource = randomBytes(16).toString('base64url');
-    this.track(result.viewer, 'whep', resource);
+    this.track(result.viewer, 'whep', { resource, owner });
     return { ...result, resource };
   }
 
-  whep(resource: string): Viewer | undefined {
+  whep(resource: string): { viewer: Viewer; owner: string } | undefined {
     return this.whepResources.get(resource);
   }
 

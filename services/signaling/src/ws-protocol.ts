@@ -9,6 +9,8 @@ const subjectToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits,
 
 /** What the browser client sends. */
 export const clientMessageSchema = z.discriminatedUnion('type', [
+  /** The first message, and only then: the viewer's token. */
+  z.strictObject({ type: z.literal('auth'), token: z.string().max(256) }),
   z.strictObject({
     type: z.literal('watch'),
     vm: subjectToken,

@@ -10,11 +10,14 @@ import { CapacityError, type ViewerManager } from './viewer-manager.js';
 import {
   MAX_WS_MESSAGE_BYTES,
   clientMessageSchema,
+  type ClientMessage,
   type ErrorCode,
   type ServerMessage,
 } from './ws-protocol.js';
 
 export interface WsSessionDeps {
+  /** The role of a token, undefined when it is not a valid one. */
+  authenticate: (token: string) => Role | undefined;
   viewers: ViewerManager;
   consoles: ConsoleDirectory;
   metrics: SignalingMetrics;
@@ -25,12 +28,20 @@ export interface WsSessionDeps {
 
 /** After this many refused messages in a row the socket is closed (policy violation). */
 const MAX_STRIKES = 50;
+/** A socket that has not sent its token by then is closed. */
+export const WS_AUTH_TIMEOUT_MS = 10_000;
+/** Close code for a missing or wrong token (4000-4999: the application's own). */
+export const WS_CLOSE_UNAUTHORISED = 4401;
 
 /**
- * One browser's signaling socket: it asks to watch a console, we offer (H.264 video + DataChannels),
- * it answers, candidates go both ways. Every bad message gets an error back on this socket only.
+ * One browser's signaling socket. Its first message is {type:"auth", token} (a token in the URL
+ * would end up in proxy logs); then we say hello, it asks to watch a console, we offer (H.264
+ * video + DataChannels), it answers, candidates go both ways. Every bad message gets an error back
+ * on this socket only.
  */
 export class WsSession {
+  private role: Role | undefined;
+  private authTimer: NodeJS.Timeout | undefined;
   private viewer: Viewer | undefined;
   private readonly bucket = new TokenBucket(40, 200);
   private strikes = 0;
@@ -43,14 +54,44 @@ export class WsSession {
 
   constructor(
     private readonly socket: WebSocket,
-    private readonly role: Role,
     private readonly deps: WsSessionDeps,
   ) {
     socket.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     socket.on('close', () => this.onClose());
     socket.on('error', (error) => deps.logger.debug({ err: error }, 'websocket error'));
-    deps.consoles.on('changed', this.onConsoleChanged);
-    this.send({ type: 'hello', role, iceServers: deps.iceServers });
+    this.authTimer = setTimeout(
+      () => this.refuse(`no token within ${WS_AUTH_TIMEOUT_MS / 1000} s`),
+      WS_AUTH_TIMEOUT_MS,
+    );
+  }
+
+  /** The first message: a valid token, or the socket is closed with a reason the page can show. */
+  private authenticate(message: ClientMessage): void {
+    clearTimeout(this.authTimer);
+    if (message.type !== 'auth') {
+      this.refuse('the first message must be {"type":"auth","token":"…"}');
+      return;
+    }
+    const role = this.deps.authenticate(message.token);
+    if (!role) {
+      this.refuse(message.token === '' ? 'no token given' : 'the token is not valid');
+      return;
+    }
+    this.role = role;
+    this.deps.consoles.on('changed', this.onConsoleChanged);
+    this.send({ type: 'hello', role, iceServers: this.deps.iceServers });
+  }
+
+  private refuse(why: string): void {
+    this.deps.metrics.rejected.inc({ reason: 'unauthorised' });
+    this.send({
+      type: 'error',
+      code: 'unauthorized',
+      message: `a valid token is needed: ${why}`,
+      fatal: true,
+    });
+    this.socket.close(WS_CLOSE_UNAUTHORISED, 'unauthorised');
+    this.onClose();
   }
 
   private send(message: ServerMessage): void {
@@ -63,6 +104,11 @@ export class WsSession {
   }
 
   private strike(code: ErrorCode, message: string): void {
+    // Before its token, a socket gets no second chance.
+    if (this.role === undefined) {
+      this.refuse('the first message must be {"type":"auth","token":"…"}');
+      return;
+    }
     this.error(code, message);
     if (++this.strikes >= MAX_STRIKES) {
       this.socket.close(1008, 'too many bad messages');
@@ -103,9 +149,16 @@ export class WsSession {
       );
       return;
     }
-    this.strikes = 0;
     const m = parsed.data;
+    if (this.role === undefined) {
+      this.authenticate(m);
+      return;
+    }
+    this.strikes = 0;
     switch (m.type) {
+      case 'auth':
+        this.error('bad-message', 'already authenticated');
+        break;
       case 'watch':
         this.watch(m.vm, m.console, m.rendition);
         break;
@@ -157,11 +210,13 @@ export class WsSession {
       );
       return;
     }
+    const role = this.role;
+    if (role === undefined) return;
     let result: { viewer: Viewer; offer: string };
     try {
       // A viewer that names a rendition keeps it; otherwise its link chooses.
       const rendition = asked ?? this.deps.defaultRendition;
-      result = this.deps.viewers.offer(this.role, { vmId, consoleId, rendition }, asked === undefined);
+      result = this.deps.viewers.offer(role, { vmId, consoleId, rendition }, asked === undefined);
     } catch (error) {
       if (error instanceof CapacityError) this.error('too-many-viewers', error.message, true);
       else {
@@ -189,6 +244,7 @@ export class WsSession {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.authTimer);
     this.deps.consoles.off('changed', this.onConsoleChanged);
     this.viewer?.close('left');
   }

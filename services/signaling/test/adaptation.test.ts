@@ -11,7 +11,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { TempDir, ViewerNetwork, launchChromium, statusFromPage, waitFor } from '@qemu-webrtc/test/kit';
+import {
+  TempDir,
+  ViewerNetwork,
+  launchChromium,
+  statusFromPage,
+  waitFor,
+  withToken,
+} from '@qemu-webrtc/test/kit';
 import type { Page } from 'playwright-core';
 import { CONTROL_TOKEN } from './harness.js';
 import { LivePipeline, VM_ID } from './live-pipeline.js';
@@ -75,7 +82,7 @@ test('the rendition and the bitrate follow the viewer link', async (t) => {
   const open = async (query: string): Promise<Page> => {
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(`${base}/view/${VM_ID}/0?token=${CONTROL_TOKEN}${query}`);
+    await page.goto(withToken(`${base}/view/${VM_ID}/0${query}`, CONTROL_TOKEN));
     await page.waitForFunction(
       () => {
         const v = document.querySelector('video');
@@ -132,7 +139,7 @@ test('the rendition and the bitrate follow the viewer link', async (t) => {
     await new Promise((r) => setTimeout(r, 4000));
     const t0 = performance.now();
     await net.limit(150);
-    const page = await open('&rendition=low');
+    const page = await open('?rendition=low');
     await waitFor('two lower bitrates asked of the encoder', () => new Set(controls).size >= 2, 60_000, 250);
     const lowest = Math.min(...controls);
     assert.ok(lowest < LOW_BPS, `asked for ${lowest} bit/s, below the rendition's ${LOW_BPS}`);

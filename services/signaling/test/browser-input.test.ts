@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { launchWebrtcChromium, waitFor, type PlayerHooks } from '@qemu-webrtc/test/kit';
+import { launchWebrtcChromium, waitFor, withToken, type PlayerHooks } from '@qemu-webrtc/test/kit';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { CONTROL_TOKEN, Signaling, SyntheticEncoder } from './harness.js';
 
@@ -32,7 +32,7 @@ async function openPlayer(browser: Browser, base: string, vmId: string, hasTouch
   const context = await browser.newContext({ viewport: { width: 640, height: 480 }, hasTouch });
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(`${base}/view/${vmId}/0?token=${CONTROL_TOKEN}`);
+  await page.goto(withToken(`${base}/view/${vmId}/0`, CONTROL_TOKEN));
   await page.waitForFunction(
     () => {
       const v = document.querySelector('video');

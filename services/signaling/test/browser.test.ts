@@ -11,6 +11,7 @@ import {
   readGuestStatus,
   statusFromPage,
   waitFor,
+  withToken,
   type PlayerHooks,
 } from '@qemu-webrtc/test/kit';
 import { H264Decoder } from '@qemu-webrtc/encoder/dist/src/native.js';
@@ -31,10 +32,10 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
 
   await t.test('the start page lists the console', async () => {
     const page = await browser.newPage();
-    await page.goto(`${base}/?token=${CONTROL_TOKEN}`);
+    await page.goto(withToken(`${base}/`, CONTROL_TOKEN));
     await page.waitForSelector(`a[href^="/view/${VM_ID}/0"]`, { timeout: 10_000 });
     const unauthorised = await browser.newPage();
-    await unauthorised.goto(`${base}/?token=wrong`);
+    await unauthorised.goto(withToken(`${base}/`, 'wrong'));
     await unauthorised.waitForFunction(() =>
       document.querySelector('#message')?.textContent.includes('Not authorised'),
     );
@@ -102,7 +103,7 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     await viewer.waitForFunction(() => (window as PlayerHooks).qemuWebrtc?.inputOpen === true);
     assert.equal(await viewer.evaluate(() => (window as PlayerHooks).qemuWebrtc?.role), 'view');
     const before = input.length;
-    const refusedBefore = await refused(s.baseUrl);
+    const refusedBefore = await refused(s.metricsUrl);
     await viewer.focus('#stage');
     for (const key of ['KeyB', 'Enter', 'Escape', 'KeyC']) await viewer.keyboard.press(key);
     await viewer.mouse.click(100, 100);
@@ -113,7 +114,7 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     await viewer.waitForFunction(() => document.querySelector('#toast')?.textContent.includes('View only'));
     await waitFor(
       'the server to count the refusals',
-      async () => (await refused(s.baseUrl)) >= refusedBefore + 5,
+      async () => (await refused(s.metricsUrl)) >= refusedBefore + 5,
     );
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(
@@ -164,13 +165,17 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     }
     assert.ok(frames.length >= 10, `guest status in ${frames.length} decoded pictures`);
     assert.ok((frames.at(-1) ?? 0) > (frames[0] ?? 0), `frame numbers advance: ${frames.join(',')}`);
-    await fetch(`${base}${res.headers.get('location') ?? ''}`, { method: 'DELETE' });
+    const gone = await fetch(`${base}${res.headers.get('location') ?? ''}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${VIEW_TOKEN}` },
+    });
+    assert.equal(gone.status, 200);
   });
 });
 
-/** The server's count of refused view-only input. */
-async function refused(base: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+/** The server's count of refused view-only input (from its metrics port). */
+async function refused(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const m = /signaling_input_events_total\{result="view_only"\} (\d+)/.exec(text);
   return Number(m?.[1] ?? 0);
 }

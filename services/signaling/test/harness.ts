@@ -78,6 +78,7 @@ export class Signaling {
       readConfig(signalingConfigShape, {
         NATS_URL: server.url,
         SIGNALING_PORT: '0',
+        METRICS_PORT: '0',
         SIGNALING_TOKENS: `${CONTROL_TOKEN}:control,${VIEW_TOKEN}:view`,
         ICE_BIND_ADDRESS: '127.0.0.1',
         KEYFRAME_MIN_INTERVAL_MS: '200',
@@ -92,6 +93,11 @@ export class Signaling {
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.service.port}`;
+  }
+
+  /** Where /metrics and the detailed /health are (not the public port). */
+  get metricsUrl(): string {
+    return `http://127.0.0.1:${this.service.metricsPort ?? 0}`;
   }
 
   /** Announces a console the way capture does, and waits until signaling lists it. */

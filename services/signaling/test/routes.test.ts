@@ -11,7 +11,7 @@ import { waitFor } from '@qemu-webrtc/test/kit';
 import { CONTROL_TOKEN, Signaling, VIEW_TOKEN, WhepClient } from './harness.js';
 import { WsClient } from './ws-client.js';
 
-test('pages, static files, health and metrics', async (t) => {
+test('pages, static files; the public /health says only up, /metrics is on the metrics port', async (t) => {
   const s = await Signaling.start(t);
   const app = s.service.app;
 
@@ -21,7 +21,7 @@ test('pages, static files, health and metrics', async (t) => {
   assert.match(index.body, /<script type="module" src="\/js\/start.js">/);
   assert.match(index.headers['content-security-policy'] as string, /default-src 'self'/);
 
-  const player = await app.inject('/view/some-vm/0?token=x');
+  const player = await app.inject('/view/some-vm/0');
   assert.equal(player.statusCode, 200);
   assert.match(player.body, /<video id="video" muted autoplay playsinline/);
   for (const bad of ['/view/bad%20vm/0', '/view/vm/99999', '/view/vm/x', '/view/vm']) {
@@ -35,14 +35,27 @@ test('pages, static files, health and metrics', async (t) => {
   assert.equal((await app.inject('/js/../../src/app.ts')).statusCode, 404, 'no path traversal');
   assert.equal((await app.inject('/nothing-here')).statusCode, 404);
 
+  await s.announce({ vmId: 'vm-1' });
   const health = await app.inject('/health');
   assert.equal(health.statusCode, 200);
-  assert.equal(health.json<{ ok: boolean }>().ok, true);
+  assert.deepEqual(health.json(), { ok: true }, 'no stream ids, viewer counts or consoles');
+  assert.equal((await app.inject('/metrics')).statusCode, 404, 'no metrics on the public port');
 
-  const metrics = await app.inject('/metrics');
-  assert.equal(metrics.statusCode, 200);
-  assert.match(metrics.body, /signaling_viewers/);
-  assert.match(metrics.body, /signaling_process_cpu_seconds_total/);
+  const metrics = await fetch(`${s.metricsUrl}/metrics`);
+  assert.equal(metrics.status, 200);
+  const text = await metrics.text();
+  assert.match(text, /signaling_viewers/);
+  assert.match(text, /signaling_process_cpu_seconds_total/);
+  const detailed = (await (await fetch(`${s.metricsUrl}/health`)).json()) as Record<string, unknown>;
+  assert.equal(detailed.ok, true);
+  assert.equal(detailed.consoles, 1, 'the details are on the metrics port');
+  assert.notEqual(s.service.metricsPort, s.service.port);
+
+  // A service that is going away says so on both.
+  await s.service.destroy();
+  const down = await app.inject('/health');
+  assert.equal(down.statusCode, 503);
+  assert.deepEqual(down.json(), { ok: false });
 });
 
 test('GET /api/consoles needs a token and lists announced consoles with their state', async (t) => {
@@ -56,7 +69,16 @@ test('GET /api/consoles needs a token and lists announced consoles with their st
     (await app.inject({ url: '/api/consoles', headers: { authorization: 'Basic abc' } })).statusCode,
     401,
   );
-  assert.equal((await app.inject(`/api/consoles?token=${'x'.repeat(5000)}`)).statusCode, 401);
+  assert.equal(
+    (await app.inject({ url: '/api/consoles', headers: { authorization: `Bearer ${'x'.repeat(5000)}` } }))
+      .statusCode,
+    401,
+  );
+  assert.equal(
+    (await app.inject(`/api/consoles?token=${CONTROL_TOKEN}`)).statusCode,
+    401,
+    'a token in the query string is not taken (it would be in proxy logs)',
+  );
 
   await s.announce({ vmId: 'vm-b', consoleId: 1, width: 800, height: 600 });
   await s.announce({ vmId: 'vm-a', consoleId: 0 });
@@ -73,29 +95,46 @@ test('GET /api/consoles needs a token and lists announced consoles with their st
   );
   assert.equal(body.consoles[1]?.width, 800);
   assert.ok(body.consoles.every((c) => c.running));
-  const byQuery = await app.inject(`/api/consoles?token=${CONTROL_TOKEN}`);
-  assert.equal(byQuery.json<{ role: string }>().role, 'control');
+  const control = { url: '/api/consoles', headers: { authorization: `Bearer ${CONTROL_TOKEN}` } };
+  assert.equal((await app.inject(control)).json<{ role: string }>().role, 'control');
 
   // Capture stops announcing: the console is "not running".
   await waitFor(
     'the consoles to go stale',
     async () => {
-      const r = await app.inject(`/api/consoles?token=${CONTROL_TOKEN}`);
+      const r = await app.inject(control);
       return r.json<{ consoles: { running: boolean }[] }>().consoles.every((c) => !c.running);
     },
     5000,
   );
 });
 
-test('WebSocket: 401 without a valid token; every bad message gets an error on that socket only', async (t) => {
+test('WebSocket: the token comes in the first message; a missing or bad one closes the socket with a reason', async (t) => {
   const s = await Signaling.start(t, { CONSOLE_STALE_MS: '1000' });
   const app = s.service.app;
   await app.ready();
-  await assert.rejects(app.injectWS('/ws'), /401/);
-  await assert.rejects(app.injectWS('/ws?token=wrong'), /401/);
+  await s.announce({ vmId: 'vm-1' });
+  const refusals: [string, unknown][] = [
+    ['a wrong token', { type: 'auth', token: 'wrong' }],
+    ['an empty token', { type: 'auth', token: '' }],
+    ['no auth message first', { type: 'watch', vm: 'vm-1', console: 0 }],
+    ['garbage first', 'not json'],
+    ['a token too long', { type: 'auth', token: 'x'.repeat(300) }],
+  ];
+  for (const [what, first] of refusals) {
+    const ws = await WsClient.open(app, undefined);
+    ws.send(first);
+    const error = await ws.next('error', 'unauthorized');
+    assert.equal(error.fatal, true, what);
+    assert.match(String(error.message), /a valid token is needed/, what);
+    await waitFor(`${what}: the socket closed`, () => ws.closeCode);
+    assert.equal(ws.closeCode, 4401, what);
+    assert.equal(ws.messages.filter((m) => m.type === 'hello').length, 0, `${what}: no hello`);
+  }
+  assert.equal(s.service.viewers.size, 0);
 
-  const a = await WsClient.open(app, `/ws?token=${CONTROL_TOKEN}`);
-  const b = await WsClient.open(app, `/ws?token=${VIEW_TOKEN}`);
+  const a = await WsClient.open(app, CONTROL_TOKEN);
+  const b = await WsClient.open(app, VIEW_TOKEN);
   t.after(() => {
     a.close();
     b.close();
@@ -103,6 +142,8 @@ test('WebSocket: 401 without a valid token; every bad message gets an error on t
   const hello = await a.next('hello');
   assert.equal(hello.role, 'control');
   assert.equal((await b.next('hello')).role, 'view');
+  a.send({ type: 'auth', token: VIEW_TOKEN });
+  await a.next('error', 'bad-message');
 
   a.send('not json');
   assert.match(String((await a.next('error', 'bad-message')).message), /JSON/);
@@ -144,7 +185,8 @@ test('WebSocket: 401 without a valid token; every bad message gets an error on t
   assert.equal((await b.next('pong')).t, 7);
 
   // Over the hard limit the socket closes with 1009 (message too big).
-  const c = await WsClient.open(app, `/ws?token=${CONTROL_TOKEN}`);
+  const c = await WsClient.open(app, CONTROL_TOKEN);
+  await c.next('hello');
   c.send('x'.repeat(1024 * 1024 + 1));
   await waitFor('close 1009', () => c.closeCode);
   assert.equal(c.closeCode, 1009);
@@ -159,7 +201,7 @@ test('WebSocket: watching a console gets an H.264 offer; a bad answer is refused
   await app.ready();
   await s.announce({ vmId: 'vm-1', width: 640, height: 480 });
   const input = s.recordInput('vm-1');
-  const ws = await WsClient.open(app, `/ws?token=${CONTROL_TOKEN}`);
+  const ws = await WsClient.open(app, CONTROL_TOKEN);
   await ws.next('hello');
   ws.send({ type: 'watch', vm: 'vm-1', console: 0 });
   const info = await ws.next('console');
@@ -183,7 +225,7 @@ test('WebSocket: watching a console gets an H.264 offer; a bad answer is refused
   await waitFor('release_all for the control viewer', () => input.find((e) => e.releaseAll));
 
   // A second watch on a fresh socket, then the socket closes: the viewer goes too.
-  const ws2 = await WsClient.open(app, `/ws?token=${VIEW_TOKEN}`);
+  const ws2 = await WsClient.open(app, VIEW_TOKEN);
   await ws2.next('hello');
   ws2.send({ type: 'watch', vm: 'vm-1', console: 0 });
   await ws2.next('offer');
@@ -249,47 +291,49 @@ test('WHEP: tokens, content type, malformed and unsupported offers, unknown or s
   const location = ok.headers.location as string;
   assert.equal((await post('/whep/vm-1/0', offer)).statusCode, 503, 'MAX_VIEWERS=1');
 
-  const patchType = await app.inject({
-    method: 'PATCH',
-    url: location,
-    payload: 'a=x',
-    headers: { 'content-type': 'text/plain' },
-  });
+  const owner = { authorization: `Bearer ${CONTROL_TOKEN}` };
+  const trickle = 'a=mid:0\r\na=candidate:1 1 UDP 2114977791 127.0.0.1 9 typ host\r\n';
+  const patchWith = (url: string, payload: string, headers: Record<string, string>) =>
+    app.inject({
+      method: 'PATCH',
+      url,
+      payload,
+      headers: { 'content-type': 'application/trickle-ice-sdpfrag', ...headers },
+    });
+  const patchType = await patchWith(location, 'a=x', { ...owner, 'content-type': 'text/plain' });
   assert.equal(patchType.statusCode, 415);
-  const patch = await app.inject({
-    method: 'PATCH',
-    url: location,
-    payload: 'a=mid:0\r\na=candidate:1 1 UDP 2114977791 127.0.0.1 9 typ host\r\n',
-    headers: { 'content-type': 'application/trickle-ice-sdpfrag' },
-  });
+  const patch = await patchWith(location, trickle, owner);
   assert.equal(patch.statusCode, 204);
-  const restart = await app.inject({
-    method: 'PATCH',
-    url: location,
-    payload: 'a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n',
-    headers: { 'content-type': 'application/trickle-ice-sdpfrag' },
-  });
-  assert.equal(restart.statusCode, 405);
-  const badFrag = await app.inject({
-    method: 'PATCH',
-    url: location,
-    payload: 'garbage',
-    headers: { 'content-type': 'application/trickle-ice-sdpfrag' },
-  });
-  assert.equal(badFrag.statusCode, 400);
-  assert.equal(
-    (
-      await app.inject({
-        method: 'PATCH',
-        url: '/whep/session/nope',
-        payload: '',
-        headers: { 'content-type': 'application/trickle-ice-sdpfrag' },
-      })
-    ).statusCode,
-    404,
+  const restart = await patchWith(
+    location,
+    'a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n',
+    owner,
   );
-  assert.equal((await app.inject({ method: 'DELETE', url: '/whep/session/nope' })).statusCode, 404);
-  assert.equal((await app.inject({ method: 'DELETE', url: location })).statusCode, 200);
+  assert.equal(restart.statusCode, 405);
+  const badFrag = await patchWith(location, 'garbage', owner);
+  assert.equal(badFrag.statusCode, 400);
+  assert.equal((await patchWith('/whep/session/nope', '', owner)).statusCode, 404);
+  assert.equal((await app.inject({ method: 'DELETE', url: '/whep/session/nope', headers: owner })).statusCode, 404);
+  assert.equal(s.service.viewers.size, 1);
+
+  // RFC 9725: the session answers only to the token (and role) that created it.
+  const anonymousPatch = await patchWith(location, trickle, {});
+  assert.equal(anonymousPatch.statusCode, 401);
+  assert.match(anonymousPatch.headers['www-authenticate'] as string, /^Bearer/);
+  assert.equal((await patchWith(location, trickle, { authorization: 'Bearer wrong' })).statusCode, 401);
+  const otherToken = await patchWith(location, trickle, { authorization: `Bearer ${VIEW_TOKEN}` });
+  assert.equal(otherToken.statusCode, 403);
+  assert.match(otherToken.body, /created with another token/);
+  const strangers: [Record<string, string>, number][] = [
+    [{}, 401],
+    [{ authorization: 'Bearer wrong' }, 401],
+    [{ authorization: `Bearer ${VIEW_TOKEN}` }, 403],
+  ];
+  for (const [headers, status] of strangers) {
+    assert.equal((await app.inject({ method: 'DELETE', url: location, headers })).statusCode, status);
+  }
+  assert.equal(s.service.viewers.size, 1, 'the session survives requests without its token');
+  assert.equal((await app.inject({ method: 'DELETE', url: location, headers: owner })).statusCode, 200);
   assert.equal(s.service.viewers.size, 0);
 
   await new Promise((r) => setTimeout(r, 1200));

@@ -69,7 +69,7 @@ test('configuration: defaults, tokens, ICE servers and port range; bad values na
   }
 });
 
-test('tokens: roles, a generated control token, Bearer or ?token=', () => {
+test('tokens: roles, a generated control token, Bearer only', () => {
   const store = new TokenStore(parseTokens('abc:control,def:view'));
   assert.equal(store.generated, undefined);
   assert.equal(store.roleOf('abc'), 'control');
@@ -80,15 +80,13 @@ test('tokens: roles, a generated control token, Bearer or ?token=', () => {
   const generated = new TokenStore(undefined);
   assert.match(generated.generated ?? '', /^[A-Za-z0-9_-]{24}$/);
   assert.equal(generated.roleOf(generated.generated), 'control');
-  assert.equal(requestToken({ authorization: 'Bearer xyz' }, {}), 'xyz');
-  assert.equal(requestToken({ authorization: 'bearer  xyz ' }, {}), 'xyz');
-  assert.equal(
-    requestToken({ authorization: 'Basic xyz' }, { token: 'q' }),
-    undefined,
-    'a wrong scheme is not skipped',
-  );
-  assert.equal(requestToken({}, { token: 'q' }), 'q');
-  assert.equal(requestToken({}, { token: ['a', 'b'] }), undefined);
+  assert.equal(requestToken({ authorization: 'Bearer xyz' }), 'xyz');
+  assert.equal(requestToken({ authorization: 'bearer  xyz ' }), 'xyz');
+  assert.equal(requestToken({ authorization: 'Basic xyz' }), undefined, 'a wrong scheme is not skipped');
+  assert.equal(requestToken({}), undefined);
+  assert.deepEqual(store.identify('abc')?.role, 'control');
+  assert.notEqual(store.identify('abc')?.id, 'abc', 'the id is no copy of the token');
+  assert.notEqual(store.identify('abc')?.id, store.identify('def')?.id);
 });
 
 test('ICE servers: browser and node-datachannel forms', () => {

@@ -1,5 +1,5 @@
-// A test client for the signaling WebSocket over fastify's injectWS: collects every message from
-// the first one (hello is sent at once) and waits for messages by type.
+// A test client for the signaling WebSocket over fastify's injectWS: authenticates with its first
+// message as the page does, collects every message and waits for messages by type.
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from '@fastify/websocket';
 import { waitFor } from '@qemu-webrtc/test/kit';
@@ -16,10 +16,11 @@ export class WsClient {
 
   private constructor(readonly ws: WebSocket) {}
 
-  static async open(app: FastifyInstance, path: string): Promise<WsClient> {
+  /** Opens /ws and sends {type:"auth", token} (none when `token` is undefined). */
+  static async open(app: FastifyInstance, token: string | undefined): Promise<WsClient> {
     let client: WsClient | undefined;
     await app.injectWS(
-      path,
+      '/ws',
       {},
       {
         onInit: (ws) => {
@@ -32,6 +33,7 @@ export class WsClient {
       },
     );
     if (!client) throw new Error('no socket');
+    if (token !== undefined) client.send({ type: 'auth', token });
     return client;
   }
 

@@ -1,6 +1,14 @@
-/** The token of this page: ?token=… in its URL. */
+/**
+ * The token of this page: #token=… in its URL. The fragment never leaves the browser (no request
+ * line, no Referer), so no server or proxy log sees it.
+ */
 export function pageToken(): string {
-  return new URLSearchParams(location.search).get('token') ?? '';
+  return new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
+}
+
+/** The fragment that hands this page's token on to another page of ours. */
+export function tokenFragment(token: string): string {
+  return token === '' ? '' : `#${new URLSearchParams({ token }).toString()}`;
 }
 
 export function element<T extends HTMLElement>(id: string, type: new () => T): T {
@@ -53,7 +61,7 @@ export async function fetchConsoles(token: string): Promise<ConsoleList> {
 /** What the user reads for each problem, with what to check. */
 export const MESSAGES: Record<string, string> = {
   unauthorized:
-    'Not authorised.\nThe link has no token, or a wrong or revoked one: ask whoever runs the server for a new link.',
+    'Not authorised.\nThe link has no token (it ends in #token=…), or a wrong or revoked one: ask whoever runs the server for a new link.',
   'unknown-console':
     'No such console.\nCheck the VM name and console number in the link, or pick one from the list of consoles.',
   'vm-not-running':

@@ -1,4 +1,12 @@
-import { HttpError, MESSAGES, element, fetchConsoles, pageToken, type ConsoleEntry } from './common.js';
+import {
+  HttpError,
+  MESSAGES,
+  element,
+  fetchConsoles,
+  pageToken,
+  tokenFragment,
+  type ConsoleEntry,
+} from './common.js';
 import { CursorOverlay } from './cursor-overlay.js';
 import { InputCapture, type InputMessage } from './input-capture.js';
 import { Session } from './session.js';
@@ -25,7 +33,7 @@ const rendition = new URLSearchParams(location.search).get('rendition') ?? undef
 element('title', HTMLSpanElement).textContent = `${vm} · console ${consoleId}`;
 document.title = `${vm}:${consoleId} · qemu-webrtc`;
 const home = element('home', HTMLAnchorElement);
-home.href = `/?token=${encodeURIComponent(token)}`;
+home.href = `/${tokenFragment(token)}`;
 
 let consoleInfo: ConsoleEntry | undefined;
 let role: 'control' | 'view' | undefined;

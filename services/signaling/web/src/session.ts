@@ -42,7 +42,9 @@ export class Session {
     private readonly on: SessionEvents,
   ) {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    this.ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token)}`);
+    // The token goes in the first message, not in the URL (which proxies log).
+    this.ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    this.ws.onopen = () => this.send({ type: 'auth', token });
     this.ws.onmessage = (e) => {
       if (typeof e.data === 'string') void this.onMessage(e.data);
     };

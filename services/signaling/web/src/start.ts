@@ -1,4 +1,4 @@
-import { HttpError, MESSAGES, element, fetchConsoles, pageToken } from './common.js';
+import { HttpError, MESSAGES, element, fetchConsoles, pageToken, tokenFragment } from './common.js';
 
 const message = element('message', HTMLParagraphElement);
 const table = element('consoles', HTMLTableElement);
@@ -26,8 +26,7 @@ async function load(): Promise<void> {
       state.textContent = c.running ? (c.enabled ? 'running' : 'display off') : 'not running';
       state.className = c.running ? 'state-running' : 'state-stopped';
       const link = document.createElement('a');
-      const params = new URLSearchParams({ token });
-      link.href = `/view/${encodeURIComponent(c.vmId)}/${c.consoleId}?${params.toString()}`;
+      link.href = `/view/${encodeURIComponent(c.vmId)}/${c.consoleId}${tokenFragment(token)}`;
       link.textContent = list.role === 'control' ? 'Open' : 'Watch';
       row.insertCell().append(link);
     }
