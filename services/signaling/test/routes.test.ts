@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createLogger } from '@qemu-webrtc/common';
 import { waitFor } from '@qemu-webrtc/test/kit';
+import { buildApp } from '../src/app.js';
 import { CONTROL_TOKEN, Signaling, VIEW_TOKEN, WhepClient } from './harness.js';
 import { WsClient } from './ws-client.js';
 
@@ -51,9 +53,20 @@ test('pages, static files; the public /health says only up, /metrics is on the m
   assert.equal(detailed.consoles, 1, 'the details are on the metrics port');
   assert.notEqual(s.service.metricsPort, s.service.port);
 
-  // A service that is going away says so on both.
-  await s.service.destroy();
-  const down = await app.inject('/health');
+  // A service that is not up says so, and nothing more.
+  const svc = s.service;
+  const downApp = await buildApp({
+    logger: createLogger('signaling', 'silent'),
+    tokens: svc.tokens,
+    consoles: svc.consoles,
+    viewers: svc.viewers,
+    metrics: svc.metrics,
+    iceServers: [],
+    defaultRendition: 'full',
+    up: () => false,
+  });
+  t.after(() => downApp.close());
+  const down = await downApp.inject('/health');
   assert.equal(down.statusCode, 503);
   assert.deepEqual(down.json(), { ok: false });
 });

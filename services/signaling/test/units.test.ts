@@ -2,7 +2,7 @@
 // wire format and the page's letterbox mapping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, readConfig } from '@qemu-webrtc/common';
+import { ConfigError, REDACTED, readConfig, redactConfig, redactSecrets, secretPartsOf } from '@qemu-webrtc/common';
 import { TokenStore, parseTokens, requestToken } from '../src/auth.js';
 import { signalingConfigShape } from '../src/config.js';
 import { parseIceServers, toBrowserIceServer, toNdcIceServer } from '../src/ice-servers.js';
@@ -69,6 +69,40 @@ test('configuration: defaults, tokens, ICE servers and port range; bad values na
   }
 });
 
+test('configuration: tokens and TURN passwords are secret; the configuration line shows neither', () => {
+  for (const [name, schema] of Object.entries(signalingConfigShape)) {
+    const marked = secretPartsOf(schema, 'x') !== undefined;
+    const expected = /PASSWORD|TOKEN|SECRET/.test(name) || name === 'ICE_SERVERS' || name === 'NATS_URL';
+    assert.equal(marked, expected, `${name} ${expected ? 'must' : 'need not'} be marked secret`);
+  }
+  const env = {
+    SIGNALING_TOKENS: 'ctl-tok-0001:control,view-tok-0002:view',
+    ICE_SERVERS: 'stun:stun.example.org,turn:alice:turn%2Fpw%40x@turn.example.org:3478?transport=tcp',
+  };
+  assert.deepEqual(secretPartsOf(signalingConfigShape.SIGNALING_TOKENS, env.SIGNALING_TOKENS), [
+    'ctl-tok-0001',
+    'view-tok-0002',
+  ]);
+  assert.deepEqual(secretPartsOf(signalingConfigShape.ICE_SERVERS, env.ICE_SERVERS), [
+    'turn%2Fpw%40x',
+    'turn/pw@x',
+  ]);
+  const config = readConfig(signalingConfigShape, env);
+  const line = JSON.stringify(redactConfig(signalingConfigShape, config, env));
+  assert.match(line, new RegExp(`"SIGNALING_TOKENS":"\\[redacted\\]:control,\\[redacted\\]:view"`));
+  assert.match(line, /turn:alice:\[redacted\]@turn\.example\.org:3478/);
+  for (const secret of ['ctl-tok-0001', 'view-tok-0002', 'turn%2Fpw%40x', 'turn/pw@x']) {
+    assert.ok(!line.includes(secret), secret);
+    assert.equal(redactSecrets(`x ${secret} y`), `x ${REDACTED} y`, 'known to every logger');
+  }
+  // An entry too malformed to parse: its error message cannot show its password either.
+  assert.throws(
+    () => readConfig(signalingConfigShape, { ICE_SERVERS: 'turn:bob:malformed-pw-77@bad host' }),
+    ConfigError,
+  );
+  assert.equal(redactSecrets('malformed-pw-77'), REDACTED);
+});
+
 test('tokens: roles, a generated control token, Bearer only', () => {
   const store = new TokenStore(parseTokens('abc:control,def:view'));
   assert.equal(store.generated, undefined);
@@ -79,6 +113,7 @@ test('tokens: roles, a generated control token, Bearer only', () => {
   assert.equal(store.roleOf(undefined), undefined);
   const generated = new TokenStore(undefined);
   assert.match(generated.generated ?? '', /^[A-Za-z0-9_-]{24}$/);
+  assert.equal(redactSecrets(`#token=${generated.generated}`), `#token=${REDACTED}`, 'never logged');
   assert.equal(generated.roleOf(generated.generated), 'control');
   assert.equal(requestToken({ authorization: 'Bearer xyz' }), 'xyz');
   assert.equal(requestToken({ authorization: 'bearer  xyz ' }), 'xyz');
