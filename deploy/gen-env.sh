@@ -13,6 +13,14 @@ dbus_dir=${QEMU_DBUS_DIR:-/run/qemu-webrtc}
 uid=${QEMU_UID:-$(stat -c %u "$dbus_dir" 2>/dev/null || id -u)}
 gid=${QEMU_GID:-$(stat -c %g "$dbus_dir" 2>/dev/null || id -g)}
 
+# Viewers need a token: without one given, one control token (never printed by the services).
+tokens=${SIGNALING_TOKENS:-}
+generated=
+if [ -z "$tokens" ]; then
+  generated="ctl$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')"
+  tokens="$generated:control"
+fi
+
 umask 077
 cat > .env <<ENV
 # docker-compose.yml settings (written by gen-env.sh). See README.md for every variable.
@@ -25,7 +33,12 @@ QEMU_DBUS_DIR=$dbus_dir
 QEMU_UID=$uid
 QEMU_GID=$gid
 VM_ID=${VM_ID:-vm1}
-# Viewer tokens, "token:control,token:view"; empty: signaling makes one control token and logs it.
-SIGNALING_TOKENS=${SIGNALING_TOKENS:-}
+# Viewer tokens, "token:control,token:view" (secret: the services never print them).
+SIGNALING_TOKENS=$tokens
 ENV
 echo "wrote deploy/.env (QEMU_UID=$uid QEMU_GID=$gid QEMU_DBUS_DIR=$dbus_dir)"
+if [ -n "$generated" ]; then
+  # Shown here once (it stays in deploy/.env, mode 0600); the token goes in the URL's fragment,
+  # which browsers never send to a server.
+  echo "viewers with control open: http(s)://<this host>:${SIGNALING_HOST_PORT:-8080}/#token=$generated"
+fi

@@ -21,6 +21,7 @@ import {
   launchChromium,
   statusFromPage,
   waitFor,
+  withToken,
 } from '../kit/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -221,7 +222,7 @@ test('docker compose: the stack plays the QEMU guest in Chromium and survives lo
     page.on('pageerror', (e) => {
       console.error('page error:', e.message);
     });
-    await page.goto(`https://127.0.0.1:${httpPort}/view/${VM_ID}/0?token=${token}`);
+    await page.goto(withToken(`https://127.0.0.1:${httpPort}/view/${VM_ID}/0`, token));
     await page.waitForFunction(
       ({ w, h }) => {
         const v = document.querySelector('video');

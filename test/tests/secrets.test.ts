@@ -99,7 +99,14 @@ test('nothing the started system prints contains the TURN password, a token or t
       });
       const del = await fetch(location, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
       pc.close();
-      return [anonymous.status, post.status, patchAnonymous.status, patch.status, deleteWrong.status, del.status];
+      return [
+        anonymous.status,
+        post.status,
+        patchAnonymous.status,
+        patch.status,
+        deleteWrong.status,
+        del.status,
+      ];
     },
     { vm: system.ready.vmId, token: VIEW },
   );
@@ -108,7 +115,9 @@ test('nothing the started system prints contains the TURN password, a token or t
   // Wrong tokens at the other doors: the page and the WebSocket.
   const intruder = await browser.newPage();
   await intruder.goto(withToken(`${base}/view/${system.ready.vmId}/0`, `${CONTROL}x`));
-  await intruder.waitForFunction(() => document.querySelector('#overlay')?.textContent.includes('Not authorised'));
+  await intruder.waitForFunction(() =>
+    document.querySelector('#overlay')?.textContent.includes('Not authorised'),
+  );
   const wsRefusal = await intruder.evaluate(
     (token) =>
       new Promise<string>((resolve) => {

@@ -33,8 +33,8 @@ export function readConfig<S extends z.ZodRawShape>(
  * The configuration fit for logging: a field marked secret() is shown as its variable's text with
  * the secret parts replaced (e.g. ICE_SERVERS "turn:user:[redacted]@host:3478"), or "[redacted]".
  */
-export function redactConfig<S extends z.ZodRawShape>(
-  shape: S,
+export function redactConfig(
+  shape: z.ZodRawShape,
   config: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): Record<string, unknown> {

@@ -154,17 +154,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Public: up or not, nothing about streams or viewers (the metrics port has the details).
   app.get('/health', (_req, reply) => {
     const ok = deps.up();
-    return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok });
+    return reply
+      .code(ok ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({ ok });
   });
 
   // --- WebSocket signaling: the token comes in the first message, never in the URL ---
   app.get('/ws', { websocket: true }, (socket) => {
     new WsSession(socket, {
       authenticate: (token) => deps.tokens.roleOf(token),
-        viewers: deps.viewers,
-        consoles: deps.consoles,
-        metrics: deps.metrics,
-        logger: deps.logger.child({ component: 'ws' }),
+      viewers: deps.viewers,
+      consoles: deps.consoles,
+      metrics: deps.metrics,
+      logger: deps.logger.child({ component: 'ws' }),
       iceServers: deps.iceServers,
       defaultRendition: deps.defaultRendition,
     });

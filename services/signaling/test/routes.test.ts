@@ -326,7 +326,10 @@ test('WHEP: tokens, content type, malformed and unsupported offers, unknown or s
   const badFrag = await patchWith(location, 'garbage', owner);
   assert.equal(badFrag.statusCode, 400);
   assert.equal((await patchWith('/whep/session/nope', '', owner)).statusCode, 404);
-  assert.equal((await app.inject({ method: 'DELETE', url: '/whep/session/nope', headers: owner })).statusCode, 404);
+  assert.equal(
+    (await app.inject({ method: 'DELETE', url: '/whep/session/nope', headers: owner })).statusCode,
+    404,
+  );
   assert.equal(s.service.viewers.size, 1);
 
   // RFC 9725: the session answers only to the token (and role) that created it.

@@ -2,7 +2,14 @@
 // wire format and the page's letterbox mapping.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, REDACTED, readConfig, redactConfig, redactSecrets, secretPartsOf } from '@qemu-webrtc/common';
+import {
+  ConfigError,
+  REDACTED,
+  readConfig,
+  redactConfig,
+  redactSecrets,
+  secretPartsOf,
+} from '@qemu-webrtc/common';
 import { TokenStore, parseTokens, requestToken } from '../src/auth.js';
 import { signalingConfigShape } from '../src/config.js';
 import { parseIceServers, toBrowserIceServer, toNdcIceServer } from '../src/ice-servers.js';
