@@ -68,11 +68,12 @@ test('a WHEP client receives decodable H.264 starting at an IDR; PLI asks for a 
     client.depacketizer.units.slice(unitsBefore).some((u) => u.keyframe),
   );
 
-  const del = await fetch(`${s.baseUrl}${location ?? ''}`, { method: 'DELETE' });
+  const owner = { authorization: `Bearer ${CONTROL_TOKEN}` };
+  const del = await fetch(`${s.baseUrl}${location ?? ''}`, { method: 'DELETE', headers: owner });
   assert.equal(del.status, 200);
   await waitFor('release_all on leave', () => input.find((e) => e.releaseAll));
   assert.equal(s.service.viewers.size, 0);
-  const again = await fetch(`${s.baseUrl}${location ?? ''}`, { method: 'DELETE' });
+  const again = await fetch(`${s.baseUrl}${location ?? ''}`, { method: 'DELETE', headers: owner });
   assert.equal(again.status, 404);
 });
 
