@@ -1,4 +1,6 @@
+export * from './bad-input-log.js';
 export * from './config.js';
+export * from './encoder-roster.js';
 export * from './errors.js';
 export * from './logger.js';
 export * from './nats.js';

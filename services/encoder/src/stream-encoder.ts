@@ -15,6 +15,13 @@ import type { RingCache } from './ring-cache.js';
 
 const { EncodedFrame, PixelFormat } = qemu_webrtc.v1;
 
+/**
+ * A lowered bitrate or frame rate holds this long unless repeated: signaling repeats its target
+ * every 5 s while the viewers that need it are there, so a control nobody stands behind (its
+ * viewers gone, or forged) ends by itself and the rendition's own values come back.
+ */
+export const CONTROL_LEASE_MS = 12_000;
+
 export interface StreamEncoderOptions {
   nc: NatsConnection;
   key: StreamKey;
@@ -50,6 +57,7 @@ export class StreamEncoder {
   private nextDueMs = -Infinity;
   private bitrateBps: number;
   private maxFps: number;
+  private controlTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
 
   constructor(private readonly opts: StreamEncoderOptions) {
@@ -84,17 +92,40 @@ export class StreamEncoder {
     this.logger.debug({ reason }, 'keyframe requested');
   }
 
-  /** Adaptive bitrate and frame rate at run time (0 leaves a value unchanged). */
+  /**
+   * Adaptive bitrate and frame rate at run time (0 leaves a value unchanged), for CONTROL_LEASE_MS:
+   * then the rendition's bitrate and the configured frame rate come back. A value outside the
+   * range a viewer's link can justify (above nominal, or absurdly low) is ignored.
+   */
   control(bitrateBps: number, maxFps: number): void {
-    if (bitrateBps >= 50_000 && bitrateBps <= 200_000_000) {
-      this.bitrateBps = bitrateBps;
-      const inPlace = this.encoder?.setBitrate(bitrateBps);
-      this.logger.info({ bitrateBps, inPlace }, 'bitrate changed');
+    const nominal = this.opts.rendition.bitrateBps;
+    const bitrateOk = bitrateBps >= Math.min(50_000, nominal) && bitrateBps <= nominal;
+    const fpsOk = maxFps >= 1 && maxFps <= this.opts.config.ENCODER_MAX_FPS;
+    if ((bitrateBps !== 0 && !bitrateOk) || (maxFps !== 0 && !fpsOk) || (bitrateBps === 0 && maxFps === 0)) {
+      this.opts.metrics.controls.inc({ outcome: 'rejected' });
+      return;
     }
-    if (maxFps >= 1 && maxFps <= 240) {
+    this.opts.metrics.controls.inc({ outcome: 'applied' });
+    if (bitrateBps !== 0) this.setBitrate(bitrateBps);
+    if (maxFps !== 0 && maxFps !== this.maxFps) {
       this.maxFps = maxFps;
       this.logger.info({ maxFps }, 'frame rate cap changed');
     }
+    clearTimeout(this.controlTimer);
+    this.controlTimer = setTimeout(() => {
+      this.controlTimer = undefined;
+      this.opts.metrics.controls.inc({ outcome: 'expired' });
+      this.setBitrate(nominal);
+      this.maxFps = this.opts.config.ENCODER_MAX_FPS;
+    }, CONTROL_LEASE_MS);
+    this.controlTimer.unref();
+  }
+
+  private setBitrate(bitrateBps: number): void {
+    if (bitrateBps === this.bitrateBps) return;
+    this.bitrateBps = bitrateBps;
+    const inPlace = this.encoder?.setBitrate(bitrateBps);
+    this.logger.info({ bitrateBps, inPlace }, 'bitrate changed');
   }
 
   private async pump(): Promise<void> {
@@ -235,6 +266,7 @@ export class StreamEncoder {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.keyframeTimer);
+    clearTimeout(this.controlTimer);
     // An encode in flight still settles; close() frees the codec after it.
     this.encoder?.close();
     this.encoder = undefined;
