@@ -22,6 +22,8 @@ interface Entry {
   /** Start of the current unbroken run of heartbeats. */
   firstMs: number;
   lastMs: number;
+  /** Heartbeats in the current run: one alone (a forged burst) never admits an encoder. */
+  beats: number;
   held: Set<string>;
   /** Excluded from ownership: admitted, but does not serve what it owns (see `quarantine`). */
   quarantined: boolean;
@@ -52,10 +54,11 @@ export class EncoderRoster {
     }
     let e = this.entries.get(hb.encoderId);
     if (!e || now - e.lastMs > this.opts.timeoutMs) {
-      e = { firstMs: now, lastMs: now, held: new Set(), quarantined: false };
+      e = { firstMs: now, lastMs: now, beats: 0, held: new Set(), quarantined: false };
       this.entries.set(hb.encoderId, e);
     }
     e.lastMs = now;
+    e.beats++;
     e.held = new Set(hb.streams);
     return !before && this.isAdmitted(hb.encoderId, now) ? 'joined' : undefined;
   }
@@ -74,7 +77,7 @@ export class EncoderRoster {
     const gone: string[] = [];
     for (const [id, e] of this.entries) {
       if (now - e.lastMs > this.opts.timeoutMs) {
-        if (now - e.firstMs >= this.opts.probationMs) gone.push(id);
+        if (this.wasAdmitted(e)) gone.push(id);
         this.entries.delete(id);
       }
     }
@@ -84,8 +87,16 @@ export class EncoderRoster {
   private isAdmitted(id: string, now: number): boolean {
     const e = this.entries.get(id);
     return (
-      e !== undefined && now - e.lastMs <= this.opts.timeoutMs && now - e.firstMs >= this.opts.probationMs
+      e !== undefined &&
+      e.beats >= 2 &&
+      now - e.lastMs <= this.opts.timeoutMs &&
+      now - e.firstMs >= this.opts.probationMs
     );
+  }
+
+  /** Was it a member at some point of its run (past probation while still alive)? */
+  private wasAdmitted(e: Entry): boolean {
+    return e.beats >= 2 && e.firstMs + this.opts.probationMs <= e.lastMs + this.opts.timeoutMs;
   }
 
   /** Encoders past probation and not timed out, sorted. */

@@ -24,6 +24,8 @@ interface Events {
  * `timeoutMs` is gone, and one that says it is leaving is gone at once. A newcomer counts after
  * `timeoutMs` of unbroken heartbeats (forged one-off heartbeats never join), and a member that
  * does not hold the streams it owns for twice that is left out of ownership (see `audit`).
+ * Hand-overs are make-before-break (EncoderService.rebalance): a stream is released only once
+ * its new owner says it holds it, so a member that never takes what it owns stalls nothing.
  */
 export class Membership extends EventEmitter<Events> {
   private readonly roster: EncoderRoster;
@@ -84,6 +86,11 @@ export class Membership extends EventEmitter<Events> {
   /** Live encoders that take part in ownership, this one included, sorted. */
   members(): string[] {
     return [...this.roster.owners(), this.selfId].sort();
+  }
+
+  /** Does this member (admitted, another encoder) say it holds the stream? */
+  holds(encoderId: string, streamId: string): boolean {
+    return this.roster.holds(encoderId, streamId);
   }
 
   /**

@@ -48,4 +48,10 @@ export class EncoderMetrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly targetBitrate = new Gauge({
+    name: 'encoder_target_bitrate_bps',
+    help: "Each held stream's target bitrate now (the rendition's, or lowered by EncoderControl)",
+    labelNames: ['stream'],
+    registers: [this.registry],
+  });
 }

@@ -219,7 +219,11 @@ export class EncoderService implements Service {
         const streamId = streamKeyId(key);
         const owner = streamOwner(streamId, members);
         if (owner === this.config.ENCODER_ID) wanted.add(streamId);
-        else if (owner !== undefined) owned.set(owner, [...(owned.get(owner) ?? []), streamId]);
+        else if (owner !== undefined) {
+          owned.set(owner, [...(owned.get(owner) ?? []), streamId]);
+          // Make before break: keep encoding until the new owner says it holds the stream.
+          if (this.held.has(streamId) && !this.membership.holds(owner, streamId)) wanted.add(streamId);
+        }
         if (wanted.has(streamId) && !this.held.has(streamId)) this.take(key, r);
       }
     }

@@ -1,6 +1,7 @@
 import {
   nowUs,
   publishProto,
+  streamKeyId,
   subjects,
   type Logger,
   type NatsConnection,
@@ -21,6 +22,8 @@ const { EncodedFrame, PixelFormat } = qemu_webrtc.v1;
  * viewers gone, or forged) ends by itself and the rendition's own values come back.
  */
 export const CONTROL_LEASE_MS = 12_000;
+/** The lowest frame-rate cap a control may set. */
+const MIN_CONTROLLED_FPS = 10;
 
 export interface StreamEncoderOptions {
   nc: NatsConnection;
@@ -59,12 +62,13 @@ export class StreamEncoder {
   private maxFps: number;
   private controlTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
+  private readonly streamId: string;
 
   constructor(private readonly opts: StreamEncoderOptions) {
-    this.logger = opts.logger.child({
-      stream: `${opts.key.vmId}.${opts.key.consoleId}.${opts.key.rendition}`,
-    });
+    this.streamId = streamKeyId(opts.key);
+    this.logger = opts.logger.child({ stream: this.streamId });
     this.bitrateBps = opts.rendition.bitrateBps;
+    opts.metrics.targetBitrate.set({ stream: this.streamId }, this.bitrateBps);
     this.maxFps = opts.config.ENCODER_MAX_FPS;
   }
 
@@ -94,22 +98,26 @@ export class StreamEncoder {
 
   /**
    * Adaptive bitrate and frame rate at run time (0 leaves a value unchanged), for CONTROL_LEASE_MS:
-   * then the rendition's bitrate and the configured frame rate come back. A value outside the
-   * range a viewer's link can justify (above nominal, or absurdly low) is ignored.
+   * then the rendition's bitrate and the configured frame rate come back. Values are clamped to
+   * what a struggling link can justify (at most nominal, at least a twentieth of it; at least
+   * MIN_CONTROLLED_FPS), so even a forged control only lowers quality, for one lease.
    */
   control(bitrateBps: number, maxFps: number): void {
     const nominal = this.opts.rendition.bitrateBps;
-    const bitrateOk = bitrateBps >= Math.min(50_000, nominal) && bitrateBps <= nominal;
-    const fpsOk = maxFps >= 1 && maxFps <= this.opts.config.ENCODER_MAX_FPS;
-    if ((bitrateBps !== 0 && !bitrateOk) || (maxFps !== 0 && !fpsOk) || (bitrateBps === 0 && maxFps === 0)) {
+    if (bitrateBps === 0 && maxFps === 0) {
       this.opts.metrics.controls.inc({ outcome: 'rejected' });
       return;
     }
     this.opts.metrics.controls.inc({ outcome: 'applied' });
-    if (bitrateBps !== 0) this.setBitrate(bitrateBps);
-    if (maxFps !== 0 && maxFps !== this.maxFps) {
-      this.maxFps = maxFps;
-      this.logger.info({ maxFps }, 'frame rate cap changed');
+    if (bitrateBps !== 0) {
+      this.setBitrate(Math.min(nominal, Math.max(bitrateBps, Math.ceil(nominal / 20), 50_000)));
+    }
+    if (maxFps !== 0) {
+      const fps = Math.min(this.opts.config.ENCODER_MAX_FPS, Math.max(maxFps, MIN_CONTROLLED_FPS));
+      if (fps !== this.maxFps) {
+        this.maxFps = fps;
+        this.logger.info({ maxFps: fps }, 'frame rate cap changed');
+      }
     }
     clearTimeout(this.controlTimer);
     this.controlTimer = setTimeout(() => {
@@ -122,6 +130,7 @@ export class StreamEncoder {
   }
 
   private setBitrate(bitrateBps: number): void {
+    this.opts.metrics.targetBitrate.set({ stream: this.streamId }, bitrateBps);
     if (bitrateBps === this.bitrateBps) return;
     this.bitrateBps = bitrateBps;
     const inPlace = this.encoder?.setBitrate(bitrateBps);
@@ -267,6 +276,7 @@ export class StreamEncoder {
     this.closed = true;
     clearTimeout(this.keyframeTimer);
     clearTimeout(this.controlTimer);
+    this.opts.metrics.targetBitrate.remove({ stream: this.streamId });
     // An encode in flight still settles; close() frees the codec after it.
     this.encoder?.close();
     this.encoder = undefined;
