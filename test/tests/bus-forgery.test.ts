@@ -98,9 +98,9 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
   // The guest frame the page shows, sampled all along: the longest wait for a newer one, during a
   // forgery and until the page moves on after it, is what a user would call a freeze.
   const samples: { at: number; frame: number }[] = [];
-  let sampling = true;
+  const sampling = { on: true };
   const sampler = (async () => {
-    while (sampling) {
+    while (sampling.on) {
       const s = await statusFromPage(page).catch(() => null);
       if (s) samples.push({ at: Date.now(), frame: s.frame });
       await new Promise((r) => setTimeout(r, 50));
@@ -125,7 +125,7 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
   };
   const freezes: string[] = [];
   /** Runs a forgery; then the page must show a guest frame newer than any before the forgery ended. */
-  async function survives(name: string, forge: () => Promise<void>): Promise<void> {
+  async function survives(name: string, forge: () => void | Promise<void>): Promise<void> {
     const t0 = Date.now();
     await forge();
     await nc.flush();
@@ -155,12 +155,12 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
     }
   });
 
-  await survives('access units from an encoder that holds nothing', async () => {
+  await survives('access units from an encoder that holds nothing', () => {
     for (let i = 1; i <= 100; i++)
       nc.publish(subjects.encoded(STREAM), forgedAu('foreign', claimEpoch() + 1, i));
   });
 
-  await survives('claims of the stream by made-up encoders', async () => {
+  await survives('claims of the stream by made-up encoders', () => {
     for (let i = 0; i < 200; i++) {
       publishProto(nc, subjects.streamClaims, StreamClaim, {
         stream: STREAM,
@@ -171,7 +171,7 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
     }
   });
 
-  await survives('a burst of 400 made-up encoders', async () => {
+  await survives('a burst of 400 made-up encoders', () => {
     for (let i = 0; i < 400; i++) {
       publishProto(nc, subjects.encoderHeartbeat, EncoderHeartbeat, {
         encoderId: `ghost-${i}`,
@@ -193,7 +193,7 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
     }
   });
 
-  await survives('400 made-up consoles, and consoles whose body lies about their subject', async () => {
+  await survives('400 made-up consoles, and consoles whose body lies about their subject', () => {
     for (let i = 0; i < 400; i++) {
       publishProto(nc, subjects.consoleInfo(`fake-${i}`, 0), ConsoleInfo, {
         vmId: `fake-${i}`,
@@ -232,7 +232,7 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
   const lowered = await metric(encoderMetrics, 'encoder_target_bitrate_bps', streamLabel);
   t.diagnostic(`the forged control set the target to ${lowered} bit/s (nominal ${NOMINAL_BPS})`);
   assert.ok(lowered >= NOMINAL_BPS / 20 && lowered < NOMINAL_BPS, `clamped, not 50 kbit/s: ${lowered}`);
-  sampling = false;
+  sampling.on = false;
   await sampler;
   await page.close();
   // Nobody repeats it: the control ends after its lease, and a new viewer gets the nominal bitrate.

@@ -24,6 +24,8 @@ interface Entry {
   lastMs: number;
   /** Heartbeats in the current run: one alone (a forged burst) never admits an encoder. */
   beats: number;
+  /** Its joining was reported (by `heard`); its leaving will be. */
+  joined: boolean;
   held: Set<string>;
   /** Excluded from ownership: admitted, but does not serve what it owns (see `quarantine`). */
   quarantined: boolean;
@@ -47,20 +49,21 @@ export class EncoderRoster {
   /** Takes a heartbeat; says whether the encoder became a member or left. */
   heard(hb: RosterHeartbeat): RosterChange {
     const now = this.now();
-    const before = this.isAdmitted(hb.encoderId, now);
+    let e = this.entries.get(hb.encoderId);
     if (hb.leaving) {
       this.entries.delete(hb.encoderId);
-      return before ? 'left' : undefined;
+      return e?.joined === true ? 'left' : undefined;
     }
-    let e = this.entries.get(hb.encoderId);
     if (!e || now - e.lastMs > this.opts.timeoutMs) {
-      e = { firstMs: now, lastMs: now, beats: 0, held: new Set(), quarantined: false };
+      e = { firstMs: now, lastMs: now, beats: 0, joined: false, held: new Set(), quarantined: false };
       this.entries.set(hb.encoderId, e);
     }
     e.lastMs = now;
     e.beats++;
     e.held = new Set(hb.streams);
-    return !before && this.isAdmitted(hb.encoderId, now) ? 'joined' : undefined;
+    if (e.joined || !this.isAdmitted(hb.encoderId, now)) return undefined;
+    e.joined = true;
+    return 'joined';
   }
 
   /** A stream claim (taken, or released) from a known encoder; unknown encoders' claims are ignored. */
@@ -77,7 +80,7 @@ export class EncoderRoster {
     const gone: string[] = [];
     for (const [id, e] of this.entries) {
       if (now - e.lastMs > this.opts.timeoutMs) {
-        if (this.wasAdmitted(e)) gone.push(id);
+        if (e.joined) gone.push(id);
         this.entries.delete(id);
       }
     }
@@ -92,11 +95,6 @@ export class EncoderRoster {
       now - e.lastMs <= this.opts.timeoutMs &&
       now - e.firstMs >= this.opts.probationMs
     );
-  }
-
-  /** Was it a member at some point of its run (past probation while still alive)? */
-  private wasAdmitted(e: Entry): boolean {
-    return e.beats >= 2 && e.firstMs + this.opts.probationMs <= e.lastMs + this.opts.timeoutMs;
   }
 
   /** Encoders past probation and not timed out, sorted. */
