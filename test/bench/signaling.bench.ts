@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { ManagedProcess, NatsServer, TempDir, freePort, waitFor } from '../kit/index.js';
+import { EncoderAnnouncer, ManagedProcess, NatsServer, TempDir, freePort, waitFor } from '../kit/index.js';
 import { cpuSeconds, printTable, repoRoot, round, writeResults, type Row } from './bench-kit.js';
 import { loadAddon, makeFrames } from './guest-frames.js';
 
@@ -73,6 +73,7 @@ class StreamSource {
   private sequence = 0;
   private readonly t0 = performance.now();
   private sent = 0;
+  private readonly announcer: EncoderAnnouncer;
   bytesPerSecond: number;
 
   constructor(
@@ -81,6 +82,7 @@ class StreamSource {
   ) {
     this.bytesPerSecond = (units.reduce((n, u) => n + u.byteLength, 0) / units.length) * FPS;
     nc.subscribe(subjects.keyframeRequest(STREAM), { callback: () => (this.next = 0) });
+    this.announcer = new EncoderAnnouncer(nc, 'bench-source', [STREAM]);
   }
 
   start(): void {
@@ -108,8 +110,8 @@ class StreamSource {
         sourceSequence: this.sent,
         width: WIDTH,
         height: HEIGHT,
-        encoderId: 'bench-source',
-        epoch: 1,
+        encoderId: this.announcer.encoderId,
+        epoch: this.announcer.epoch,
         sequence: ++this.sequence,
       }).finish(),
     );
@@ -117,6 +119,7 @@ class StreamSource {
 
   stop(): void {
     clearInterval(this.timer);
+    this.announcer.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { Events, connect, type NatsConnection, type Subscription } from 'nats';
+import { BadInputLog } from './bad-input-log.js';
 import type { Logger } from './logger.js';
 
 export type { NatsConnection, Subscription } from 'nats';
@@ -74,16 +75,18 @@ export function publishProto<I, T extends I>(
 
 /**
  * Subscribes and decodes each message with `codec`. Undecodable messages and handler errors are
- * logged and counted by `onBadMessage`, never thrown: one bad peer must not stop a subscription.
+ * counted by `onBadMessage` and logged rate-limited (`badInput`, or one of the subscription's
+ * own), never thrown: one bad peer must not stop a subscription, nor flood the log.
  */
 export function subscribeProto<I, T extends I>(
   nc: NatsConnection,
   subject: string,
   codec: ProtoCodec<I, T>,
   handler: (message: T, subject: string) => void | Promise<void>,
-  opts: { logger: Logger; queue?: string; onBadMessage?: (error: unknown) => void },
+  opts: { logger: Logger; queue?: string; onBadMessage?: (error: unknown) => void; badInput?: BadInputLog },
 ): Subscription {
   const sub = nc.subscribe(subject, opts.queue !== undefined ? { queue: opts.queue } : {});
+  const badInput = opts.badInput ?? new BadInputLog(opts.logger);
   void (async () => {
     for await (const msg of sub) {
       let decoded: T;
@@ -91,16 +94,17 @@ export function subscribeProto<I, T extends I>(
         decoded = codec.decode(msg.data);
       } catch (error) {
         opts.onBadMessage?.(error);
-        opts.logger.warn({ subject: msg.subject, err: error }, 'dropped undecodable message');
+        badInput.warn('undecodable', { subject: msg.subject, err: error }, 'dropped undecodable message');
         continue;
       }
       try {
         await handler(decoded, msg.subject);
       } catch (error) {
         opts.onBadMessage?.(error);
-        opts.logger.error({ subject: msg.subject, err: error }, 'message handler failed');
+        badInput.warn('handler_failed', { subject: msg.subject, err: error }, 'message handler failed');
       }
     }
+    if (opts.badInput === undefined) badInput.close();
   })();
   return sub;
 }

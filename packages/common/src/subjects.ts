@@ -22,8 +22,13 @@ function token(value: string, what: string): string {
   return value;
 }
 
+/** Console ids are QEMU's console indexes: small integers. */
+export function isConsoleId(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= 0xffff;
+}
+
 function consoleIndex(value: number): string {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff) {
+  if (!isConsoleId(value)) {
     throw new TypeError(`console id must be an integer 0..65535, got ${value}`);
   }
   return String(value);
@@ -72,3 +77,39 @@ export const subjects = {
   streamClaims: 'qw.encoders.claims',
   encoderHeartbeat: 'qw.encoders.heartbeat',
 } as const;
+
+/**
+ * The VM and console a console subject (qw.vm.<vm>.console.<n>.…) names, or undefined when it is
+ * not one. Receivers check a message's body against its subject: a body naming another VM than
+ * the subject it came on is forged or broken.
+ */
+export function consoleOfSubject(subject: string): { vmId: string; consoleId: number } | undefined {
+  const parts = subject.split('.');
+  if (parts[0] !== 'qw' || parts[1] !== 'vm' || parts[3] !== 'console') return undefined;
+  const vmId = parts[2] ?? '';
+  const consoleId = Number(parts[4]);
+  if (!isSubjectToken(vmId) || !/^\d{1,5}$/.test(parts[4] ?? '') || !isConsoleId(consoleId)) return undefined;
+  return { vmId, consoleId };
+}
+
+/** True when a message body's vm id and console id are the ones its subject names. */
+export function bodyMatchesConsoleSubject(
+  subject: string,
+  body: { vmId?: string | null; consoleId?: number | null },
+): boolean {
+  const c = consoleOfSubject(subject);
+  return c !== undefined && c.vmId === (body.vmId ?? '') && c.consoleId === (body.consoleId ?? 0);
+}
+
+/** A stream key from a message, when every part is valid (vm id and rendition as subject tokens). */
+export function validStreamKey(s: {
+  vmId?: string | null;
+  consoleId?: number | null;
+  rendition?: string | null;
+}): StreamKey | undefined {
+  const vmId = s.vmId ?? '';
+  const consoleId = s.consoleId ?? 0;
+  const rendition = s.rendition ?? '';
+  if (!isSubjectToken(vmId) || !isConsoleId(consoleId) || !isSubjectToken(rendition)) return undefined;
+  return { vmId, consoleId, rendition };
+}

@@ -36,4 +36,22 @@ export class EncoderMetrics {
     help: 'Streams this encoder encodes',
     registers: [this.registry],
   });
+  readonly messagesRejected = new Counter({
+    name: 'encoder_messages_rejected_total',
+    help: 'NATS messages dropped as undecodable, forged or out of range, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly controls = new Counter({
+    name: 'encoder_controls_total',
+    help: 'EncoderControl messages for held streams: applied, rejected (out of range) or expired',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly targetBitrate = new Gauge({
+    name: 'encoder_target_bitrate_bps',
+    help: "Each held stream's target bitrate now (the rendition's, or lowered by EncoderControl)",
+    labelNames: ['stream'],
+    registers: [this.registry],
+  });
 }

@@ -1,4 +1,7 @@
 import {
+  BadInputLog,
+  bodyMatchesConsoleSubject,
+  claimEpoch,
   connectNats,
   drainNats,
   nowUs,
@@ -12,6 +15,7 @@ import {
   type NatsConnection,
   type Service,
   type StreamKey,
+  validStreamKey,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { EncoderConfig } from './config.js';
@@ -25,8 +29,11 @@ const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo } 
 /** A console not heard of (no FrameReady, no ConsoleInfo) for this long has no streams. */
 const CONSOLE_FORGET_MS = 30_000;
 
-const streamIdOf = (s: qemu_webrtc.v1.IStreamId): string =>
-  streamKeyId({ vmId: s.vmId ?? '', consoleId: s.consoleId ?? 0, rendition: s.rendition ?? '' });
+/** The stream id a request names, when it is a valid one. */
+const streamIdOf = (s: qemu_webrtc.v1.IStreamId | null | undefined): string | undefined => {
+  const key = s ? validStreamKey(s) : undefined;
+  return key ? streamKeyId(key) : undefined;
+};
 
 /**
  * An encoder: learns the consoles from capture's messages, takes the streams (console x rendition)
@@ -40,8 +47,10 @@ export class EncoderService implements Service {
   /** Consoles seen lately: "vm.console" -> last seen (ms). */
   private readonly consoles = new Map<string, { vmId: string; consoleId: number; seenMs: number }>();
   private readonly held = new Map<string, StreamEncoder>();
+  private readonly badInput: BadInputLog;
   private metricsServer: MetricsServer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private rebalanceQueued = false;
   private destroyed = false;
 
   private constructor(
@@ -50,6 +59,7 @@ export class EncoderService implements Service {
     private readonly nc: NatsConnection,
   ) {
     this.rings = new RingCache(config.RING_DIR);
+    this.badInput = new BadInputLog(logger.child({ component: 'bad-input' }));
     this.membership = new Membership(
       nc,
       config.ENCODER_ID,
@@ -61,6 +71,7 @@ export class EncoderService implements Service {
         renditions: config.ENCODER_RENDITIONS,
       }),
       logger.child({ component: 'membership' }),
+      this.badInput,
     );
   }
 
@@ -97,14 +108,28 @@ export class EncoderService implements Service {
         members: this.membership.members(),
       }),
     });
-    const opts = { logger: this.logger };
-    subscribeProto(this.nc, subjects.frameReadyAll, FrameReady, (f) => this.onFrame(f), opts);
+    const opts = {
+      logger: this.logger,
+      badInput: this.badInput,
+      onBadMessage: () => this.metrics.messagesRejected.inc({ reason: 'undecodable' }),
+    };
+    subscribeProto(
+      this.nc,
+      subjects.frameReadyAll,
+      FrameReady,
+      (f, subject) => {
+        if (this.fromItsConsole(subject, f)) this.onFrame(f);
+      },
+      opts,
+    );
     subscribeProto(
       this.nc,
       subjects.consoleInfoAll,
       ConsoleInfo,
-      (info) => {
-        if (info.graphic && info.enabled) this.seeConsole(info.vmId, info.consoleId);
+      (info, subject) => {
+        if (info.graphic && info.enabled && this.fromItsConsole(subject, info)) {
+          this.seeConsole(info.vmId, info.consoleId);
+        }
       },
       opts,
     );
@@ -113,7 +138,8 @@ export class EncoderService implements Service {
       subjects.keyframeRequestAll,
       KeyframeRequest,
       (req) => {
-        if (req.stream) this.held.get(streamIdOf(req.stream))?.requestKeyframe(req.reason || 'request');
+        const id = streamIdOf(req.stream);
+        if (id !== undefined) this.held.get(id)?.requestKeyframe(req.reason || 'request');
       },
       opts,
     );
@@ -122,14 +148,37 @@ export class EncoderService implements Service {
       subjects.encoderControlAll,
       EncoderControl,
       (c) => {
-        if (c.stream) this.held.get(streamIdOf(c.stream))?.control(c.bitrateBps, c.maxFps);
+        const id = streamIdOf(c.stream);
+        if (id !== undefined) this.held.get(id)?.control(c.bitrateBps, c.maxFps);
       },
       opts,
     );
-    this.membership.on('changed', () => this.rebalance());
+    this.membership.on('changed', () => this.scheduleRebalance());
     this.membership.start();
     this.nc.publish(subjects.consoleRefresh);
     this.timer = setInterval(() => this.rebalance(), this.config.HEARTBEAT_MS);
+  }
+
+  /** A console message whose body names another console than its subject is forged or broken. */
+  private fromItsConsole(subject: string, body: { vmId: string; consoleId: number }): boolean {
+    if (bodyMatchesConsoleSubject(subject, body)) return true;
+    this.metrics.messagesRejected.inc({ reason: 'subject_mismatch' });
+    this.badInput.warn(
+      'subject_mismatch',
+      { subject, vmId: body.vmId.slice(0, 80), consoleId: body.consoleId },
+      'message body names another console than its subject: dropped',
+    );
+    return false;
+  }
+
+  /** Many changes in one tick (a burst of new consoles or members) cost one rebalance. */
+  private scheduleRebalance(): void {
+    if (this.rebalanceQueued) return;
+    this.rebalanceQueued = true;
+    setImmediate(() => {
+      this.rebalanceQueued = false;
+      this.rebalance();
+    });
   }
 
   private keyOf(id: string): StreamKey {
@@ -141,7 +190,7 @@ export class EncoderService implements Service {
     const id = `${vmId}.${consoleId}`;
     const known = this.consoles.has(id);
     this.consoles.set(id, { vmId, consoleId, seenMs: performance.now() });
-    if (!known) this.rebalance();
+    if (!known) this.scheduleRebalance();
     return known;
   }
 
@@ -158,6 +207,8 @@ export class EncoderService implements Service {
     const now = performance.now();
     const members = this.membership.members();
     const wanted = new Set<string>();
+    /** What hashing gives each of the other members: the membership audit checks they serve it. */
+    const owned = new Map<string, string[]>();
     for (const [id, c] of this.consoles) {
       if (now - c.seenMs > CONSOLE_FORGET_MS) {
         this.consoles.delete(id);
@@ -166,18 +217,25 @@ export class EncoderService implements Service {
       for (const r of this.config.ENCODER_RENDITIONS) {
         const key: StreamKey = { vmId: c.vmId, consoleId: c.consoleId, rendition: r.name };
         const streamId = streamKeyId(key);
-        if (streamOwner(streamId, members) === this.config.ENCODER_ID) wanted.add(streamId);
+        const owner = streamOwner(streamId, members);
+        if (owner === this.config.ENCODER_ID) wanted.add(streamId);
+        else if (owner !== undefined) {
+          owned.set(owner, [...(owned.get(owner) ?? []), streamId]);
+          // Make before break: keep encoding until the new owner says it holds the stream.
+          if (this.held.has(streamId) && !this.membership.holds(owner, streamId)) wanted.add(streamId);
+        }
         if (wanted.has(streamId) && !this.held.has(streamId)) this.take(key, r);
       }
     }
     for (const id of [...this.held.keys()]) if (!wanted.has(id)) this.release(id);
     this.metrics.streamsHeld.set(this.held.size);
+    this.membership.audit(owned);
   }
 
   private take(key: StreamKey, rendition: (typeof this.config.ENCODER_RENDITIONS)[number]): void {
     const id = streamKeyId(key);
-    // Epochs order hand-overs: later takers have larger ones (seconds since 2026, fits 32 bits).
-    const epoch = Math.floor(nowUs() / 1e6 - 1_767_225_600);
+    // Epochs order hand-overs: later takers have larger ones.
+    const epoch = claimEpoch();
     this.held.set(
       id,
       new StreamEncoder({
@@ -221,6 +279,7 @@ export class EncoderService implements Service {
     for (const id of [...this.held.keys()]) this.release(id);
     this.membership.leave();
     this.rings.close();
+    this.badInput.close();
     await this.metricsServer?.close();
     await drainNats(this.nc);
   }

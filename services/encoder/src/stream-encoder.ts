@@ -1,6 +1,7 @@
 import {
   nowUs,
   publishProto,
+  streamKeyId,
   subjects,
   type Logger,
   type NatsConnection,
@@ -14,6 +15,15 @@ import { renditionSize, type Rendition } from './renditions.js';
 import type { RingCache } from './ring-cache.js';
 
 const { EncodedFrame, PixelFormat } = qemu_webrtc.v1;
+
+/**
+ * A lowered bitrate or frame rate holds this long unless repeated: signaling repeats its target
+ * every 5 s while the viewers that need it are there, so a control nobody stands behind (its
+ * viewers gone, or forged) ends by itself and the rendition's own values come back.
+ */
+export const CONTROL_LEASE_MS = 12_000;
+/** The lowest frame-rate cap a control may set. */
+const MIN_CONTROLLED_FPS = 10;
 
 export interface StreamEncoderOptions {
   nc: NatsConnection;
@@ -50,13 +60,15 @@ export class StreamEncoder {
   private nextDueMs = -Infinity;
   private bitrateBps: number;
   private maxFps: number;
+  private controlTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
+  private readonly streamId: string;
 
   constructor(private readonly opts: StreamEncoderOptions) {
-    this.logger = opts.logger.child({
-      stream: `${opts.key.vmId}.${opts.key.consoleId}.${opts.key.rendition}`,
-    });
+    this.streamId = streamKeyId(opts.key);
+    this.logger = opts.logger.child({ stream: this.streamId });
     this.bitrateBps = opts.rendition.bitrateBps;
+    opts.metrics.targetBitrate.set({ stream: this.streamId }, this.bitrateBps);
     this.maxFps = opts.config.ENCODER_MAX_FPS;
   }
 
@@ -84,17 +96,45 @@ export class StreamEncoder {
     this.logger.debug({ reason }, 'keyframe requested');
   }
 
-  /** Adaptive bitrate and frame rate at run time (0 leaves a value unchanged). */
+  /**
+   * Adaptive bitrate and frame rate at run time (0 leaves a value unchanged), for CONTROL_LEASE_MS:
+   * then the rendition's bitrate and the configured frame rate come back. Values are clamped to
+   * what a struggling link can justify (at most nominal, at least a twentieth of it; at least
+   * MIN_CONTROLLED_FPS), so even a forged control only lowers quality, for one lease.
+   */
   control(bitrateBps: number, maxFps: number): void {
-    if (bitrateBps >= 50_000 && bitrateBps <= 200_000_000) {
-      this.bitrateBps = bitrateBps;
-      const inPlace = this.encoder?.setBitrate(bitrateBps);
-      this.logger.info({ bitrateBps, inPlace }, 'bitrate changed');
+    const nominal = this.opts.rendition.bitrateBps;
+    if (bitrateBps === 0 && maxFps === 0) {
+      this.opts.metrics.controls.inc({ outcome: 'rejected' });
+      return;
     }
-    if (maxFps >= 1 && maxFps <= 240) {
-      this.maxFps = maxFps;
-      this.logger.info({ maxFps }, 'frame rate cap changed');
+    this.opts.metrics.controls.inc({ outcome: 'applied' });
+    if (bitrateBps !== 0) {
+      this.setBitrate(Math.min(nominal, Math.max(bitrateBps, Math.ceil(nominal / 20), 50_000)));
     }
+    if (maxFps !== 0) {
+      const fps = Math.min(this.opts.config.ENCODER_MAX_FPS, Math.max(maxFps, MIN_CONTROLLED_FPS));
+      if (fps !== this.maxFps) {
+        this.maxFps = fps;
+        this.logger.info({ maxFps: fps }, 'frame rate cap changed');
+      }
+    }
+    clearTimeout(this.controlTimer);
+    this.controlTimer = setTimeout(() => {
+      this.controlTimer = undefined;
+      this.opts.metrics.controls.inc({ outcome: 'expired' });
+      this.setBitrate(nominal);
+      this.maxFps = this.opts.config.ENCODER_MAX_FPS;
+    }, CONTROL_LEASE_MS);
+    this.controlTimer.unref();
+  }
+
+  private setBitrate(bitrateBps: number): void {
+    this.opts.metrics.targetBitrate.set({ stream: this.streamId }, bitrateBps);
+    if (bitrateBps === this.bitrateBps) return;
+    this.bitrateBps = bitrateBps;
+    const inPlace = this.encoder?.setBitrate(bitrateBps);
+    this.logger.info({ bitrateBps, inPlace }, 'bitrate changed');
   }
 
   private async pump(): Promise<void> {
@@ -235,6 +275,8 @@ export class StreamEncoder {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.keyframeTimer);
+    clearTimeout(this.controlTimer);
+    this.opts.metrics.targetBitrate.remove({ stream: this.streamId });
     // An encode in flight still settles; close() frees the codec after it.
     this.encoder?.close();
     this.encoder = undefined;

@@ -1,13 +1,4 @@
-import {
-  subjects,
-  subscribeProto,
-  type Logger,
-  type NatsConnection,
-  type Subscription,
-} from '@qemu-webrtc/common';
-import { qemu_webrtc } from '@qemu-webrtc/proto';
-
-const { EncoderHeartbeat } = qemu_webrtc.v1;
+import type { qemu_webrtc } from '@qemu-webrtc/proto';
 
 export interface RenditionSpec {
   name: string;
@@ -21,30 +12,14 @@ export interface RenditionSpec {
 const FORGET_AFTER_MS = 10_000;
 
 /**
- * The renditions the encoders make of every console, learnt from their heartbeats (encoders are
- * configured alike; the newest word on a name wins). Best first: larger scale, then higher bitrate.
+ * The renditions the encoders make of every console, learnt from their heartbeats (EncoderWatch
+ * feeds `learn`; encoders are configured alike; the newest word on a name wins). Best first:
+ * larger scale, then higher bitrate.
  */
 export class RenditionLadder {
   private readonly specs = new Map<string, { spec: RenditionSpec; seenMs: number }>();
-  private sub: Subscription | undefined;
 
-  /** Learns from encoder heartbeats on `nc` when given; tests may feed `learn()` directly. */
-  constructor(
-    source?: { nc: NatsConnection; logger: Logger },
-    private readonly now: () => number = () => performance.now(),
-  ) {
-    if (!source) return;
-    const { nc, logger } = source;
-    this.sub = subscribeProto(
-      nc,
-      subjects.encoderHeartbeat,
-      EncoderHeartbeat,
-      (hb) => {
-        if (!hb.leaving) this.learn(hb.renditions);
-      },
-      { logger },
-    );
-  }
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   learn(renditions: readonly qemu_webrtc.v1.IRenditionSpec[]): void {
     const now = this.now();
@@ -80,9 +55,5 @@ export class RenditionLadder {
     const list = this.ordered();
     const i = list.findIndex((r) => r.name === name);
     return i < 0 ? undefined : list[i + step];
-  }
-
-  close(): void {
-    this.sub?.unsubscribe();
   }
 }

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { cleanup as rtcCleanup, type RtcConfig } from 'node-datachannel';
 import {
+  BadInputLog,
+  bodyMatchesConsoleSubject,
   connectNats,
   drainNats,
   startMetricsServer,
@@ -17,6 +19,7 @@ import { TokenStore } from './auth.js';
 import type { SignalingConfig } from './config.js';
 import { ConsoleDirectory } from './console-directory.js';
 import { CursorHub } from './cursor-hub.js';
+import { EncoderWatch } from './encoder-watch.js';
 import { toBrowserIceServer, toNdcIceServer } from './ice-servers.js';
 import { SignalingMetrics } from './metrics.js';
 import type { AdaptationSettings } from './adaptation-policy.js';
@@ -55,6 +58,8 @@ export class SignalingService {
   readonly viewers: ViewerManager;
   readonly ladder: RenditionLadder;
   readonly adapter: LinkAdapter;
+  readonly encoders: EncoderWatch;
+  private readonly badInput: BadInputLog;
   private destroyed = false;
   private listening = false;
   private metricsServer: MetricsServer | undefined;
@@ -73,6 +78,8 @@ export class SignalingService {
       viewers: ViewerManager;
       ladder: RenditionLadder;
       adapter: LinkAdapter;
+      encoders: EncoderWatch;
+      badInput: BadInputLog;
     },
   ) {
     this.metrics = parts.metrics;
@@ -83,6 +90,8 @@ export class SignalingService {
     this.viewers = parts.viewers;
     this.ladder = parts.ladder;
     this.adapter = parts.adapter;
+    this.encoders = parts.encoders;
+    this.badInput = parts.badInput;
   }
 
   static async create(config: SignalingConfig, logger: Logger): Promise<SignalingService> {
@@ -101,13 +110,24 @@ export class SignalingService {
       logger.child({ component: 'nats' }),
     );
     const metrics = new SignalingMetrics();
+    const badInput = new BadInputLog(logger.child({ component: 'bad-input' }));
     const consoles = new ConsoleDirectory(config.CONSOLE_STALE_MS);
     const tokens = new TokenStore(config.SIGNALING_TOKENS);
+    const ladder = new RenditionLadder();
+    const encoders = new EncoderWatch(
+      nc,
+      ladder,
+      config.ENCODER_TIMEOUT_MS,
+      logger.child({ component: 'encoders' }),
+      badInput,
+    );
     const hub = new StreamHub(
       nc,
       metrics,
       logger.child({ component: 'streams' }),
       config.KEYFRAME_MIN_INTERVAL_MS,
+      encoders.roster,
+      badInput,
     );
     const cursors = new CursorHub(nc, metrics, logger.child({ component: 'cursor' }));
     const adaptation: AdaptationSettings = {
@@ -133,7 +153,6 @@ export class SignalingService {
       },
       config.MAX_VIEWERS,
     );
-    const ladder = new RenditionLadder({ nc, logger: logger.child({ component: 'renditions' }) });
     const adapter = new LinkAdapter(
       () => viewers.all(),
       ladder,
@@ -164,6 +183,8 @@ export class SignalingService {
       viewers,
       ladder,
       adapter,
+      encoders,
+      badInput,
     });
     holder.service = service;
     SignalingService.live++;
@@ -207,10 +228,30 @@ export class SignalingService {
   }
 
   async start(): Promise<void> {
-    subscribeProto(this.nc, subjects.consoleInfoAll, ConsoleInfo, (info) => this.consoles.update(info), {
-      logger: this.logger,
-      onBadMessage: () => this.metrics.rejected.inc({ reason: 'bad_console_info' }),
-    });
+    subscribeProto(
+      this.nc,
+      subjects.consoleInfoAll,
+      ConsoleInfo,
+      (info, subject) => {
+        // The subject's tokens are valid ids (NATS and subjects.ts see to it); a body naming
+        // another console is forged or broken and never reaches the list.
+        if (bodyMatchesConsoleSubject(subject, info)) {
+          this.consoles.update(info);
+          return;
+        }
+        this.metrics.rejected.inc({ reason: 'console_info_mismatch' });
+        this.badInput.warn(
+          'console_info_mismatch',
+          { subject, vmId: info.vmId.slice(0, 80), consoleId: info.consoleId },
+          'ConsoleInfo names another console than its subject: dropped',
+        );
+      },
+      {
+        logger: this.logger,
+        badInput: this.badInput,
+        onBadMessage: () => this.metrics.rejected.inc({ reason: 'bad_console_info' }),
+      },
+    );
     await this.nc.flush();
     this.nc.publish(subjects.consoleRefresh);
     this.metricsServer = await startMetricsServer({
@@ -249,8 +290,9 @@ export class SignalingService {
     this.destroyed = true;
     this.viewers.closeAll('server shutting down');
     this.adapter.close();
-    this.ladder.close();
+    this.encoders.close();
     this.hub.close();
+    this.badInput.close();
     this.cursors.close();
     if (this.listening) await this.app.close();
     else await this.app.close().catch(() => undefined);

@@ -1,7 +1,10 @@
 import {
+  isPlausibleEpoch,
   publishProto,
   streamKeyId,
   subjects,
+  type BadInputLog,
+  type EncoderRoster,
   type Logger,
   type NatsConnection,
   type StreamKey,
@@ -62,6 +65,11 @@ class Stream {
  * viewer starts at an IDR (joining sends a keyframe request); a new encoder (failover: another
  * encoderId/epoch) or a lost access unit makes every viewer wait for the next IDR. Keyframe
  * requests to the encoder are rate-limited per stream: wishes inside the interval merge into one.
+ *
+ * Access units count only from an encoder the roster says is alive and holds the stream, with an
+ * epoch no honest clock can be past: a forged unit (another encoder id, or an absurd epoch) is
+ * dropped and can never lock a stream away from its real encoder. A holder that no longer holds
+ * the stream (released, timed out) gives way to any encoder that does, whatever the epochs.
  */
 export class StreamHub {
   private readonly streams = new Map<string, Stream>();
@@ -73,6 +81,8 @@ export class StreamHub {
     private readonly metrics: SignalingMetrics,
     private readonly logger: Logger,
     private readonly keyframeMinIntervalMs: number,
+    private readonly roster: EncoderRoster,
+    private readonly badInput: BadInputLog,
     private readonly requester = 'signaling',
   ) {
     this.watchdog = setInterval(() => this.retryWaiting(), 500);
@@ -136,19 +146,39 @@ export class StreamHub {
           frame = EncodedFrame.decode(msg.data);
         } catch (error) {
           this.metrics.rejected.inc({ reason: 'bad_encoded_frame' });
-          this.logger.warn({ stream: stream.id, err: error }, 'undecodable EncodedFrame');
+          this.badInput.warn(
+            'bad_encoded_frame',
+            { stream: stream.id, err: error },
+            'undecodable EncodedFrame',
+          );
           return;
         }
-        this.onFrame(stream, frame);
+        if (this.trusted(stream, frame)) this.onFrame(stream, frame);
       },
     });
+  }
+
+  /** Does this access unit come from an encoder that holds the stream, with a plausible epoch? */
+  private trusted(stream: Stream, frame: qemu_webrtc.v1.EncodedFrame): boolean {
+    let reason: string | undefined;
+    if (!isPlausibleEpoch(frame.epoch)) reason = 'implausible_epoch';
+    else if (!this.roster.holds(frame.encoderId, stream.id)) reason = 'not_holder';
+    if (reason === undefined) return true;
+    this.metrics.framesSkipped.inc({ reason });
+    this.badInput.warn(
+      reason,
+      { stream: stream.id, encoder: frame.encoderId.slice(0, 80), epoch: frame.epoch },
+      'access unit from an encoder that does not hold the stream: dropped',
+    );
+    return false;
   }
 
   private onFrame(stream: Stream, frame: qemu_webrtc.v1.EncodedFrame): void {
     this.metrics.framesIn.inc();
     const holder = stream.holder;
     if (!holder || holder.encoderId !== frame.encoderId || holder.epoch !== frame.epoch) {
-      if (holder && frame.epoch < holder.epoch) {
+      const holderStillHolds = holder !== undefined && this.roster.holds(holder.encoderId, stream.id);
+      if (holder && holderStillHolds && frame.epoch < holder.epoch) {
         // An older holder still talking after the hand-over: ignore it.
         this.metrics.framesSkipped.inc({ reason: 'stale_holder' });
         return;

@@ -65,7 +65,7 @@ function feed(link: LinkQuality, clock: Clock, fraction: number, seconds: number
 }
 
 function ladderOf(clock: Clock): RenditionLadder {
-  const ladder = new RenditionLadder(undefined, clock.now);
+  const ladder = new RenditionLadder(clock.now);
   heartbeat(ladder);
   return ladder;
 }

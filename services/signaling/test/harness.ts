@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from 'nats';
 import { PeerConnection, RtcpReceivingSession, Video, type DataChannel, type Track } from 'node-datachannel';
 import { createLogger, publishProto, readConfig, subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { NatsServer, TempDir, waitFor } from '@qemu-webrtc/test/kit';
+import { EncoderAnnouncer, NatsServer, TempDir, waitFor } from '@qemu-webrtc/test/kit';
 import { H264Encoder } from '@qemu-webrtc/encoder/dist/src/native.js';
 import { signalingConfigShape } from '../src/config.js';
 import { SignalingService } from '../src/service.js';
@@ -150,8 +150,8 @@ export class SyntheticEncoder {
   private busy = false;
   readonly published: qemu_webrtc.v1.IEncodedFrame[] = [];
   keyframeRequests = 0;
-  encoderId = 'synthetic-a';
-  epoch = 1;
+  /** Its heartbeats and claims: signaling takes access units only from an encoder holding the stream. */
+  readonly announcer: EncoderAnnouncer;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -160,6 +160,7 @@ export class SyntheticEncoder {
     readonly height = 240,
   ) {
     this.encoder = new H264Encoder({ width, height, fps: 30, bitrateBps: 1_000_000, keyintMax: 100_000 });
+    this.announcer = new EncoderAnnouncer(nc, 'synthetic-a', [stream]);
     nc.subscribe(subjects.keyframeRequest(stream), {
       callback: () => {
         this.keyframeRequests++;
@@ -174,9 +175,12 @@ export class SyntheticEncoder {
 
   /** Simulates an encoder failover: a new holder, a new epoch, sequence restarting, no IDR first. */
   handOver(encoderId: string): void {
-    this.encoderId = encoderId;
-    this.epoch++;
+    this.announcer.handOver(encoderId);
     this.sequence = 0;
+  }
+
+  get encoderId(): string {
+    return this.announcer.encoderId;
   }
 
   /** Skips a sequence number, as if an access unit were lost on the way. */
@@ -219,8 +223,8 @@ export class SyntheticEncoder {
         keyframe: au.keyframe,
         width,
         height,
-        encoderId: this.encoderId,
-        epoch: this.epoch,
+        encoderId: this.announcer.encoderId,
+        epoch: this.announcer.epoch,
         sequence: ++this.sequence,
         sourceSequence: n,
       };
@@ -238,6 +242,7 @@ export class SyntheticEncoder {
 
   close(): void {
     this.stop();
+    this.announcer.close();
     this.encoder.close();
   }
 }
