@@ -11,6 +11,8 @@ export interface SystemReady {
   vmId: string;
   busAddress: string;
   natsUrl: string;
+  /** The directory of this run's frame rings (shared memory between capture and encoders). */
+  ringDir: string;
   metricsPorts: { capture: number; encoder: number; input: number };
   maxFps: number;
   demo: { width: number; height: number; video: string } | null;
