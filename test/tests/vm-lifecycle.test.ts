@@ -72,7 +72,13 @@ async function newFramesInPage(
   accept: (s: GuestStatus) => boolean,
 ): Promise<GuestStatus> {
   const first = await guestInPage(page, what, width, height, accept);
-  return guestInPage(page, `${what}: a later frame`, width, height, (s) => accept(s) && s.frame > first.frame);
+  return guestInPage(
+    page,
+    `${what}: a later frame`,
+    width,
+    height,
+    (s) => accept(s) && s.frame > first.frame,
+  );
 }
 
 /** The ring files a process maps now, and whether any of them is already unlinked. */
@@ -107,7 +113,20 @@ test('a page plays on through three QEMU kills, two mode changes and a capture k
   t.after(() => vm.stop());
 
   const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0', '--max-fps', '30'],
+    [
+      '--vm',
+      bus.address,
+      '--vm-id',
+      VM_ID,
+      '--port',
+      '0',
+      '--nats-port',
+      '0',
+      '--metrics-port',
+      '0',
+      '--max-fps',
+      '30',
+    ],
     { env: { SIGNALING_TOKENS: `${CONTROL}:control`, ENCODER_RENDITIONS: RENDITIONS } },
   );
   t.after(() => system.stop());
@@ -151,7 +170,13 @@ test('a page plays on through three QEMU kills, two mode changes and a capture k
     await vm.process.exited;
     await vm.stop();
     vm = await QemuVm.start(dir, qemuOptions);
-    const s = await newFramesInPage(page, `restart ${round}: the new guest`, WIDTH, HEIGHT, (x) => x.presses === 0);
+    const s = await newFramesInPage(
+      page,
+      `restart ${round}: the new guest`,
+      WIDTH,
+      HEIGHT,
+      (x) => x.presses === 0,
+    );
     t.diagnostic(`restart ${round}: the page shows the new guest's frame ${s.frame}`);
     if (round <= 2) {
       // F12: the guest switches mode (a new scanout of the other size, so a new ring).

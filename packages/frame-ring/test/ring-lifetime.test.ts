@@ -75,7 +75,10 @@ test('removeOrphanRings removes rings of dead writers and of an earlier process 
   } finally {
     mine.destroy();
   }
-  assert.deepEqual(removeOrphanRings(join(dir, 'missing'), () => true), []);
+  assert.deepEqual(
+    removeOrphanRings(join(dir, 'missing'), () => true),
+    [],
+  );
 });
 
 test('close() releases the ring file at once: it leaves /proc/self/maps, old views read zeros', () => {
@@ -92,7 +95,10 @@ test('close() releases the ring file at once: it leaves /proc/self/maps, old vie
   r.close();
   r.close();
   assert.equal(mappedFiles().filter((p) => p === w.path).length, 1, 'only the writer maps it now');
-  assert.ok(frame.pixels.every((b) => b === 0), 'a view from before close() reads zeros');
+  assert.ok(
+    frame.pixels.every((b) => b === 0),
+    'a view from before close() reads zeros',
+  );
   assert.throws(() => r.read(slot, 1), { name: 'ClosedError' });
 
   const path = w.path;

@@ -158,7 +158,8 @@ export class CaptureService implements Service {
   private removeOrphanRings(vmId: string): void {
     try {
       const orphans = removeOrphanRings(this.config.RING_DIR, isRingLabelOf(vmId));
-      if (orphans.length > 0) this.logger.info({ dir: this.config.RING_DIR, orphans }, 'removed orphan frame rings');
+      if (orphans.length > 0)
+        this.logger.info({ dir: this.config.RING_DIR, orphans }, 'removed orphan frame rings');
     } catch (error) {
       this.logger.warn({ err: error, dir: this.config.RING_DIR }, 'could not look for orphan frame rings');
     }

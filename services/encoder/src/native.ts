@@ -113,9 +113,9 @@ export interface H264Encoder {
    * the codec holds it back, which libx264 as configured never does). Rejects with BusyError
    * while another encode()/flush() runs, TypeError for bad input, ClosedError after close().
    */
-  encode(input: EncodeInput & { seqlock: NonNullable<EncodeInput['seqlock']> }): Promise<
-    EncodedAccessUnit | TornRead | null
-  >;
+  encode(
+    input: EncodeInput & { seqlock: NonNullable<EncodeInput['seqlock']> },
+  ): Promise<EncodedAccessUnit | TornRead | null>;
   encode(input: Omit<EncodeInput, 'seqlock'>): Promise<EncodedAccessUnit | null>;
   /** Drains the codec; the next encode() reopens it and starts with an IDR. */
   flush(): Promise<EncodedAccessUnit[]>;

@@ -222,10 +222,7 @@ export class StreamEncoder {
     });
     if (au && 'torn' in au) {
       this.opts.metrics.framesDropped.inc({ reason: 'torn' });
-      if (forceKeyframe && !this.keyframeWanted) {
-        this.keyframeWanted = true;
-        this.keyframeReason = keyframeReason;
-      }
+      if (forceKeyframe) this.wantKeyframe(keyframeReason);
       return;
     }
     if (!au || this.closed) return;

@@ -492,7 +492,11 @@ describe('H264Encoder seqlock (frames read from a ring)', () => {
       assert.deepEqual(await encoder.encode({ ...input(320, 240, 2), seqlock }), { torn: true });
       const next = await encoder.encode({ ...input(320, 240, 3), seqlock: { ...seqlock, expected: 9n } });
       assert.ok(next && !('torn' in next));
-      assert.equal(next.keyframe, true, 'the keyframe requested before the torn frame comes with the next one');
+      assert.equal(
+        next.keyframe,
+        true,
+        'the keyframe requested before the torn frame comes with the next one',
+      );
       const stats = encoder.stats();
       assert.equal(stats.tornIn, 3);
       assert.equal(stats.framesOut, 2, 'torn frames never reached the codec');
