@@ -143,12 +143,13 @@ test('a page plays on through three QEMU kills, two mode changes and a capture k
     },
   });
 
+  const encoder2Port = await freePort();
   const encoder2 = new ManagedProcess('encoder-2', process.execPath, [encoderMainPath], {
     env: {
       ...process.env,
       NATS_URL: natsUrl,
       RING_DIR: ringDir,
-      METRICS_PORT: String(await freePort()),
+      METRICS_PORT: String(encoder2Port),
       ENCODER_RENDITIONS: RENDITIONS,
       ENCODER_MAX_FPS: '30',
       LOG_LEVEL: 'warn',
@@ -235,7 +236,18 @@ test('a page plays on through three QEMU kills, two mode changes and a capture k
         `ring directory ${JSON.stringify(readdirSync(ringDir))}\nencoder mappings ${JSON.stringify(maps)}`,
     );
   });
-  t.diagnostic(`current rings ${final.names.join(', ')}; encoders map ${JSON.stringify(final.maps)}`);
+  const held = await Promise.all(
+    [system.ready.metricsPorts.encoder, encoder2Port].map(async (port) => {
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as {
+        streams?: string[];
+      };
+      return health.streams ?? [];
+    }),
+  );
+  t.diagnostic(
+    `current rings ${final.names.join(', ')}; encoders hold ${JSON.stringify(held)} and map ` +
+      JSON.stringify(final.maps.map((m) => m.names)),
+  );
   // The check above means something only if the encoders map rings at all: the page plays.
   assert.ok(
     final.maps.some((m) => m.names.length > 0),
