@@ -362,6 +362,7 @@ qemu-webrtc is running (Ctrl-C stops everything):
     vmId: values['vm-id'],
     busAddress,
     natsUrl,
+    ringDir,
     metricsPorts,
     maxFps,
     demo: demo ? { width: Number(size[1]), height: Number(size[2]), video } : null,

@@ -12,7 +12,9 @@
 //   process share the machine's wall clock: QEMU -> capture, capture -> encode start, encode,
 //   encoder -> NATS subscriber here, NATS -> picture in the page (signaling, WebRTC, decode), and
 //   QEMU -> page; p50 over the pictures shown. CPU of each process (/proc/<pid>/stat; chromium:
-//   all of the browser's processes) and the bitrate (EncodedFrame bytes) over the fps window.
+//   all of the browser's processes), the bitrate (EncodedFrame bytes) and IDRs per second over the
+//   fps window, and torn reads per 1000 frames read (the encoder's counters: a ring slot
+//   overwritten while it was read).
 // - novnc: the same guest in a second QEMU with `-vnc 127.0.0.1:N,websocket=P`, shown by noVNC
 //   (@novnc/novnc) in the same Chromium: distinct guest frame numbers per second on noVNC's canvas
 //   (sampled every animation frame), frames lost, input-to-photon the same way; CPU of that QEMU
@@ -175,6 +177,16 @@ function cpuPercent(before: Record<string, number>, after: Record<string, number
   return row;
 }
 
+/** The encoder's counters: frames encoded, and torn reads (a ring slot overwritten while read). */
+async function encoderCounts(port: number): Promise<{ encoded: number; torn: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const sum = (re: RegExp): number => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+  return {
+    encoded: sum(/^encoder_frames_encoded_total\{[^}]*\} (\d+)$/gm),
+    torn: sum(/^encoder_frames_dropped_total\{reason="torn"\} (\d+)$/gm),
+  };
+}
+
 async function benchOurs(browser: Browser, width: number, height: number): Promise<Row> {
   const system = await StartedSystem.start(
     [
@@ -213,6 +225,7 @@ async function benchOurs(browser: Browser, width: number, height: number): Promi
       encoded: number;
       arrival: number;
       bytes: number;
+      keyframe: boolean;
     }
     const units = new Map<number, Unit>();
     let measuring = false;
@@ -229,6 +242,7 @@ async function benchOurs(browser: Browser, width: number, height: number): Promi
           encoded: f.encodedUs,
           arrival,
           bytes: f.data.length,
+          keyframe: f.keyframe,
         });
       },
     });
@@ -238,6 +252,7 @@ async function benchOurs(browser: Browser, width: number, height: number): Promi
       ['nats', 'demo-vm', 'capture', 'encoder', 'signaling', 'input'].map((n) => [n, system.pidOf(n)]),
     );
     await probe.take();
+    const encoderBefore = await encoderCounts(system.ready.metricsPorts.encoder);
     const cpuBefore = cpuOf(pids);
     const t0 = performance.now();
     measuring = true;
@@ -246,6 +261,9 @@ async function benchOurs(browser: Browser, width: number, height: number): Promi
     const snap = await probe.take();
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuPercent(cpuBefore, cpuOf(pids), seconds);
+    const encoderAfter = await encoderCounts(system.ready.metricsPorts.encoder);
+    const read = encoderAfter.encoded - encoderBefore.encoded + encoderAfter.torn - encoderBefore.torn;
+    const idrs = [...units.values()].filter((u) => u.keyframe).length;
 
     // Each picture the page showed, matched by RTP timestamp to the access unit it came from.
     const shown = snap.records.flatMap((r) => {
@@ -275,6 +293,9 @@ async function benchOurs(browser: Browser, width: number, height: number): Promi
       key_to_input_nats_ms: round(median(keyToNats)),
       encoded_fps: round(units.size / seconds, 1),
       mbit_s: round((bytes * 8) / seconds / 1e6, 2),
+      idr_per_s: round(idrs / seconds, 2),
+      frames_per_idr: idrs > 0 ? round(units.size / idrs, 0) : null,
+      torn_per_1000: read > 0 ? round(((encoderAfter.torn - encoderBefore.torn) * 1000) / read, 1) : null,
       shown_matched: shown.length,
       qemu_to_capture_ms: round(median(stage(({ u }) => u.captured - u.qemu))),
       capture_to_encode_ms: round(median(stage(({ u }) => u.encodeStarted - u.captured))),

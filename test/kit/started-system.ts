@@ -16,6 +16,8 @@ export interface SystemReady {
   vmId: string;
   busAddress: string;
   natsUrl: string;
+  /** The directory of this run's frame rings (shared memory between capture and encoders). */
+  ringDir: string;
   /** Each service's /metrics and detailed /health (signaling's public port has neither). */
   metricsPorts: { capture: number; encoder: number; signaling: number; input: number };
   maxFps: number;

@@ -11,6 +11,7 @@ namespace frame_ring {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, MapFile, "mapFile"));
   exports.Set("mapFd", Napi::Function::New(env, MapFd, "mapFd"));
+  exports.Set("releaseMapping", Napi::Function::New(env, ReleaseMapping, "releaseMapping"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("copyRows", Napi::Function::New(env, CopyRows, "copyRows"));
   return exports;

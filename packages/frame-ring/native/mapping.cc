@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "args.h"
 #include "sys-error.h"
@@ -22,26 +24,44 @@ constexpr uint64_t kMaxMapping = 4294967296ULL;
 struct Mapping {
   void* base;
   size_t length;
+  bool writable;
+  // releaseMapping() replaced the file's pages with anonymous zero pages.
+  bool released;
 };
 
-void FinalizeMapping(Napi::Env env, void* /*data*/, Mapping* mapping) {
+// Live mappings by their ArrayBuffer's data pointer: releaseMapping() acts only on these.
+std::mutex registryMutex;
+std::unordered_map<void*, Mapping*> registry;
+
+void FinalizeMapping(Napi::Env env, void* data, Mapping* mapping) {
+  {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    registry.erase(data);
+  }
   munmap(mapping->base, mapping->length);
-  int64_t ignored = 0;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(mapping->length), &ignored);
+  if (!mapping->released) {
+    int64_t ignored = 0;
+    napi_adjust_external_memory(env, -static_cast<int64_t>(mapping->length), &ignored);
+  }
   delete mapping;
 }
 
 // Wraps [base + delta, base + delta + length) of a mapping of `mapped` bytes at `base`.
-Napi::ArrayBuffer Wrap(Napi::Env env, void* base, size_t mapped, size_t delta, size_t length) {
-  auto* mapping = new Mapping{base, mapped};
+Napi::ArrayBuffer Wrap(Napi::Env env, void* base, size_t mapped, size_t delta, size_t length,
+                       bool writable) {
+  auto* mapping = new Mapping{base, mapped, writable, false};
+  void* data = static_cast<uint8_t*>(base) + delta;
   Napi::ArrayBuffer buffer;
   try {
-    buffer = Napi::ArrayBuffer::New(env, static_cast<uint8_t*>(base) + delta, length,
-                                    FinalizeMapping, mapping);
+    buffer = Napi::ArrayBuffer::New(env, data, length, FinalizeMapping, mapping);
   } catch (...) {
     munmap(base, mapped);
     delete mapping;
     throw;
+  }
+  {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    registry[data] = mapping;
   }
   int64_t ignored = 0;
   napi_adjust_external_memory(env, static_cast<int64_t>(mapped), &ignored);
@@ -104,7 +124,7 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
 
   void* base = mmap(nullptr, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) ThrowSystemError(env, errno, fn, "mmap", path);
-  return Wrap(env, base, size, 0, size);
+  return Wrap(env, base, size, 0, size, writable);
 }
 
 Napi::Value MapFd(const Napi::CallbackInfo& info) {
@@ -135,7 +155,30 @@ Napi::Value MapFd(const Napi::CallbackInfo& info) {
   void* base = mmap(nullptr, mapped, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
                     static_cast<off_t>(aligned));
   if (base == MAP_FAILED) ThrowSystemError(env, errno, fn, "mmap", what, false);
-  return Wrap(env, base, mapped, static_cast<size_t>(delta), static_cast<size_t>(length));
+  return Wrap(env, base, mapped, static_cast<size_t>(delta), static_cast<size_t>(length),
+              writable);
+}
+
+Napi::Value ReleaseMapping(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "releaseMapping";
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) ThrowTypeError(env, fn, "buffer must be an ArrayBuffer");
+  void* data = info[0].As<Napi::ArrayBuffer>().Data();
+  std::lock_guard<std::mutex> lock(registryMutex);
+  auto it = registry.find(data);
+  if (it == registry.end()) ThrowTypeError(env, fn, "buffer is not a mapping made by mapFile or mapFd");
+  Mapping* mapping = it->second;
+  if (mapping->released) return env.Undefined();
+  // One atomic step: the file's pages go, zero pages take their place. A view read at the same
+  // moment on another thread sees the file or zeros, never a hole.
+  const int prot = PROT_READ | (mapping->writable ? PROT_WRITE : 0);
+  void* again = mmap(mapping->base, mapping->length, prot,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (again == MAP_FAILED) ThrowSystemError(env, errno, fn, "mmap", "the mapping", false);
+  mapping->released = true;
+  int64_t ignored = 0;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(mapping->length), &ignored);
+  return env.Undefined();
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {

@@ -18,6 +18,13 @@ Napi::Value MapFile(const Napi::CallbackInfo& info);
 //   boundary below it). Checks with fstat that offset + length fits the file. Leaves fd open.
 Napi::Value MapFd(const Napi::CallbackInfo& info);
 
+// releaseMapping(buffer): void
+//   Lets go of the file under a buffer made by mapFile/mapFd now, instead of when the buffer is
+//   garbage collected: its pages are replaced in place by private zero pages (mmap MAP_FIXED), so
+//   every view stays valid and reads zeros (writes of a writable mapping land in private memory).
+//   The file no longer appears in /proc/self/maps and its memory can be freed. Safe twice.
+Napi::Value ReleaseMapping(const Napi::CallbackInfo& info);
+
 // closeFd(fd): void
 Napi::Value CloseFd(const Napi::CallbackInfo& info);
 

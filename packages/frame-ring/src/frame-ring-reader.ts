@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 
 import { ClosedError, RingFormatError } from './errors.js';
-import { mapFile } from './native.js';
+import { mapFile, releaseMapping } from './native.js';
 import {
   bytesPerPixel,
   HEADER_SIZE,
@@ -42,7 +42,9 @@ interface Mapped {
  *   ... copy or encode frame.pixels ...
  *   if (!reader.stillValid(slot, sequence)) drop;   // overwritten while in use
  *
- * The mapping lives as long as this reader or any returned view, whichever is last.
+ * close() lets go of the ring file at once (it leaves the process's mappings): views handed out
+ * before stay valid but read zeros from then on, and a seqlock check fails, so whatever was read
+ * across a close() is dropped like an overwritten slot.
  */
 export class FrameRingReader {
   readonly #path: string;
@@ -136,9 +138,21 @@ export class FrameRingReader {
     return Atomics.load(sequences, sequenceIndex(s)) === expected;
   }
 
-  /** Drops this reader's reference to the mapping; later calls throw ClosedError. Safe twice. */
+  /** Where slot `slot`'s sequence lives: 8 bytes at `byteOffset` of `buffer` (native seqlock checks). */
+  sequenceLocation(slot: number): { buffer: ArrayBuffer; byteOffset: number } {
+    const { buffer } = this.#open();
+    const s = checkInt(slot, 'slot', 0, this.#header.slotCount - 1);
+    return { buffer, byteOffset: sequenceIndex(s) * 8 };
+  }
+
+  /**
+   * Releases the ring file (see the class comment); later calls throw ClosedError. Safe twice.
+   */
   close(): void {
+    if (this.#mapped === null) return;
+    const { buffer } = this.#mapped;
     this.#mapped = null;
+    releaseMapping(buffer);
   }
 
   #open(): Mapped {

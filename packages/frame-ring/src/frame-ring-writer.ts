@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { type Rect, SlotDamage } from './damage.js';
 import { ClosedError } from './errors.js';
-import { mapFile } from './native.js';
+import { mapFile, releaseMapping } from './native.js';
 import {
   bytesPerPixel,
   HEADER_SIZE,
@@ -53,6 +53,7 @@ export interface SlotWrite {
 const U32_MAX = 0xffffffff;
 
 interface Mapped {
+  buffer: ArrayBuffer;
   view: DataView;
   /** Over the header page: index sequenceIndex(slot) is the slot's sequence. */
   sequences: BigUint64Array;
@@ -85,6 +86,7 @@ export class FrameRingWriter {
     this.#header = header;
     const frameBytes = header.stride * header.height;
     this.#mapped = {
+      buffer,
       view: new DataView(buffer),
       sequences: new BigUint64Array(buffer, 0, HEADER_SIZE / 8),
       pixels: Array.from(
@@ -218,14 +220,15 @@ export class FrameRingWriter {
   }
 
   /**
-   * Marks every slot empty and unlinks the ring file. Safe twice; other calls then throw
-   * ClosedError. The mapping itself goes when the last view on it is garbage collected.
+   * Marks every slot empty, unlinks the ring file and releases this process's mapping of it (views
+   * handed out before read zeros from then on). Safe twice; other calls then throw ClosedError.
    */
   destroy(): void {
     if (this.#mapped === null) return;
-    const { sequences } = this.#mapped;
+    const { sequences, buffer } = this.#mapped;
     for (let i = 0; i < this.#header.slotCount; i++) Atomics.store(sequences, sequenceIndex(i), 0n);
     this.#mapped = null;
+    releaseMapping(buffer);
     let ino: bigint | undefined;
     try {
       ino = statSync(this.#path, { bigint: true }).ino;

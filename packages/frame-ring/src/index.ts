@@ -25,4 +25,6 @@ export {
   mapFd,
   mapFile,
   type MapFileOptions,
+  releaseMapping,
 } from './native.js';
+export { parseRingName, removeOrphanRings, type RingNameParts, uniqueRingName } from './ring-names.js';

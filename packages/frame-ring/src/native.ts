@@ -2,7 +2,8 @@
 //
 // Mappings are external ArrayBuffers: a mapping lives exactly as long as its ArrayBuffer (and every
 // view on it), and is unmapped by the buffer's finalizer after garbage collection. There is no
-// explicit unmap, so no view can ever point at unmapped memory. A read-only mapping must not be
+// explicit unmap, so no view can ever point at unmapped memory; releaseMapping() lets go of the
+// file at once by putting zero pages in its place. A read-only mapping must not be
 // written through a view: the process would crash (SIGSEGV).
 import { createRequire } from 'node:module';
 
@@ -28,6 +29,7 @@ export interface CopyRowsOptions {
 interface NativeBinding {
   mapFile(path: string, length: number, opts: MapFileOptions): ArrayBuffer;
   mapFd(fd: number, offset: number, length: number, writable: boolean): ArrayBuffer;
+  releaseMapping(buffer: ArrayBuffer): void;
   closeFd(fd: number): void;
   copyRows(
     src: ByteSource,
@@ -62,6 +64,16 @@ export function mapFile(path: string, length: number, opts: MapFileOptions): Arr
  */
 export function mapFd(fd: number, offset: number, length: number, writable: boolean): ArrayBuffer {
   return binding.mapFd(fd, offset, length, writable);
+}
+
+/**
+ * Lets go of the file under a mapping (from mapFile or mapFd) now rather than at garbage
+ * collection: its pages are replaced in place by zero pages, so views on it stay valid and read
+ * zeros, and the file leaves /proc/<pid>/maps (its memory is freed once unlinked and unmapped
+ * everywhere). Safe twice. TypeError for any other ArrayBuffer.
+ */
+export function releaseMapping(buffer: ArrayBuffer): void {
+  binding.releaseMapping(buffer);
 }
 
 /** Closes a file descriptor (e.g. a memfd received over D-Bus). */

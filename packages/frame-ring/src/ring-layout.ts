@@ -37,7 +37,12 @@
  *           the header and use the pixels, then Atomics.load(sequence) === n again. If either check
  *           fails the slot was overwritten meanwhile and whatever was read must be dropped.
  *   The writer never reuses the slot it completed last, so the newest frame stays readable for at
- *   least slotCount - 1 frame intervals.
+ *   least slotCount - 1 frame intervals. The encoder makes the second check on its worker thread
+ *   after the colour conversion and before the encode, so a torn read is discarded, never encoded.
+ *
+ * Names: the file name is unique per writer and never reused (ring-names.ts), so a reader that
+ * caches open rings by name never mistakes a new ring for an old one. A reader's close() and a
+ * writer's destroy() release the mapping at once (zero pages take the file's place).
  */
 
 /** PixelFormat values of the protobuf contract (qemu_webrtc.v1.PixelFormat). */

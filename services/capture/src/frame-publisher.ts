@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { nowUs, publishProto, subjects, type Logger, type NatsConnection } from '@qemu-webrtc/common';
-import { FrameRingWriter, type PixelFormat, type SlotWrite } from '@qemu-webrtc/frame-ring';
+import { FrameRingWriter, type PixelFormat, type SlotWrite, uniqueRingName } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { ConsoleSurface } from './console-surface.js';
 import { copyRect } from './frame-copy.js';
@@ -12,6 +12,15 @@ const { FrameReady } = qemu_webrtc.v1;
 
 /** The ring stores the contract's PixelFormat numbers under its own type. */
 const ringFormat = (format: qemu_webrtc.v1.PixelFormat): PixelFormat => format as number as PixelFormat;
+
+/** What a console's ring names start with (uniqueRingName appends the writer's identity). */
+const ringLabel = (vmId: string, consoleId: number): string => `qemu-webrtc-${vmId}-${consoleId}`;
+
+/** Whether a ring label (parseRingName) is one of this VM's consoles'. */
+export function isRingLabelOf(vmId: string): (label: string) => boolean {
+  const prefix = `qemu-webrtc-${vmId}-`;
+  return (label) => label.startsWith(prefix) && /^\d+$/.test(label.slice(prefix.length));
+}
 
 export interface FramePublisherOptions {
   nc: NatsConnection;
@@ -119,7 +128,8 @@ export class FramePublisher {
     this.generation++;
     this.ring = FrameRingWriter.create({
       dir: this.opts.ringDir,
-      name: `qemu-webrtc-${this.opts.vmId}-${this.opts.consoleId}-${process.pid}-${this.generation}`,
+      // Never a name used before: encoders cache open rings by name.
+      name: uniqueRingName(ringLabel(this.opts.vmId, this.opts.consoleId)),
       width: g.width,
       height: g.height,
       format: ringFormat(g.format),

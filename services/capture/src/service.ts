@@ -8,9 +8,11 @@ import {
   type NatsConnection,
   type Service,
 } from '@qemu-webrtc/common';
+import { removeOrphanRings } from '@qemu-webrtc/frame-ring';
 import { connectBus, onBusClosed, type MessageBus } from '@qemu-webrtc/qemu-dbus';
 import type { CaptureConfig } from './config.js';
 import { DmabufReader } from './dmabuf-reader.js';
+import { isRingLabelOf } from './frame-publisher.js';
 import { CaptureMetrics } from './metrics.js';
 import { PublishGate } from './publish-gate.js';
 import { QemuPresence } from './qemu-presence.js';
@@ -143,10 +145,23 @@ export class CaptureService implements Service {
         logger: this.logger,
       });
       // The bus may have gone while we started (its VM with it).
-      if (this.bus === bus && !this.destroyed) this.vm = vm;
-      else vm.stop();
+      if (this.bus === bus && !this.destroyed) {
+        this.vm = vm;
+        this.removeOrphanRings(vm.vmId);
+      } else vm.stop();
     } catch (error) {
       this.logger.error({ err: error }, 'could not start capturing QEMU');
+    }
+  }
+
+  /** Removes the rings of this VM that a dead capture left behind (killed: it never removed them). */
+  private removeOrphanRings(vmId: string): void {
+    try {
+      const orphans = removeOrphanRings(this.config.RING_DIR, isRingLabelOf(vmId));
+      if (orphans.length > 0)
+        this.logger.info({ dir: this.config.RING_DIR, orphans }, 'removed orphan frame rings');
+    } catch (error) {
+      this.logger.warn({ err: error, dir: this.config.RING_DIR }, 'could not look for orphan frame rings');
     }
   }
 

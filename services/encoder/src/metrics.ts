@@ -14,9 +14,21 @@ export class EncoderMetrics {
     labelNames: ['keyframe'],
     registers: [this.registry],
   });
+  /**
+   * reason: superseded (a newer frame came first), rate (frame-rate cap), stale (the slot or its
+   * ring was replaced before the read), torn (the slot was overwritten during the colour
+   * conversion: a torn read, discarded), geometry, error.
+   */
   readonly framesDropped = new Counter({
     name: 'encoder_frames_dropped_total',
-    help: 'Frames not encoded, by reason',
+    help: 'Frames not encoded, by reason (torn: the ring slot was overwritten while it was read)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  /** reason: start (a stream taken), resize, request (a viewer asked), codec (its own: keyint, reopen). */
+  readonly keyframes = new Counter({
+    name: 'encoder_keyframes_total',
+    help: 'IDR access units published, by reason',
     labelNames: ['reason'],
     registers: [this.registry],
   });

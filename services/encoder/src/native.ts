@@ -54,6 +54,18 @@ export interface EncodeInput {
   ptsUs: number;
   /** Make this frame an IDR (with SPS/PPS). */
   forceKeyframe?: boolean;
+  /**
+   * The seqlock of a shared-memory source (a frame ring slot's sequence, 8 bytes at `byteOffset`
+   * of `buffer`): read after the colour conversion, and when it is no longer `expected` the frame
+   * is discarded, not encoded (the promise resolves with TornRead; a keyframe asked for waits for
+   * the next frame).
+   */
+  seqlock?: { buffer: ArrayBuffer; byteOffset: number; expected: bigint };
+}
+
+/** encode() with a seqlock whose sequence changed during the conversion: nothing was encoded. */
+export interface TornRead {
+  torn: true;
 }
 
 export interface EncodedAccessUnit {
@@ -67,6 +79,8 @@ export interface H264EncoderStats {
   framesIn: number;
   framesOut: number;
   keyframesOut: number;
+  /** Frames discarded because their seqlock changed during the conversion. */
+  tornIn: number;
   bytesOut: number;
   /** Microseconds spent in colour conversion / in the codec for the last frame. */
   lastConvertUs: number;
@@ -99,7 +113,10 @@ export interface H264Encoder {
    * the codec holds it back, which libx264 as configured never does). Rejects with BusyError
    * while another encode()/flush() runs, TypeError for bad input, ClosedError after close().
    */
-  encode(input: EncodeInput): Promise<EncodedAccessUnit | null>;
+  encode(
+    input: EncodeInput & { seqlock: NonNullable<EncodeInput['seqlock']> },
+  ): Promise<EncodedAccessUnit | TornRead | null>;
+  encode(input: Omit<EncodeInput, 'seqlock'>): Promise<EncodedAccessUnit | null>;
   /** Drains the codec; the next encode() reopens it and starts with an IDR. */
   flush(): Promise<EncodedAccessUnit[]>;
   /** Applied from the next frame; true when applied without reopening (libx264, NVENC). */

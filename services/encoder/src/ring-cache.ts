@@ -5,19 +5,38 @@ import { FrameRingReader } from '@qemu-webrtc/frame-ring';
 /** Ring names are plain file names in the ring directory: nothing else may be opened. */
 const RING_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/;
 
-/** Open frame rings by name, re-opened when their generation changes (a resize). */
+/**
+ * Open frame rings by name. Each console's newest FrameReady names its current ring; a reader is
+ * kept only for a ring some console's newest FrameReady names, and closed as soon as that console
+ * moves to another ring (a new mode, a restarted VM or capture) or is forgotten. Ring names never
+ * repeat (capture makes them unique per writer), so a cached reader is never another ring's.
+ */
 export class RingCache {
   private readonly readers = new Map<string, FrameRingReader>();
+  /** "vm.console" -> the ring its newest FrameReady names. */
+  private readonly current = new Map<string, string>();
 
   constructor(private readonly dir: string) {}
 
-  get(name: string, generation: number): FrameRingReader {
+  /** A console's newest FrameReady names `name`: the reader of the ring it had before is closed. */
+  named(consoleKey: string, name: string): void {
+    const before = this.current.get(consoleKey);
+    if (before === name) return;
+    this.current.set(consoleKey, name);
+    if (before !== undefined && !this.isCurrent(before)) this.closeReader(before);
+  }
+
+  /**
+   * The reader of ring `name`, opened if needed; undefined when no console's newest FrameReady names
+   * it any more (the frame is stale: its ring is gone or going).
+   */
+  get(name: string, generation: number): FrameRingReader | undefined {
     if (!RING_NAME.test(name) || name.includes('..'))
       throw new ProtocolError(`invalid ring name ${JSON.stringify(name)}`);
+    if (!this.isCurrent(name)) return undefined;
     const cached = this.readers.get(name);
     if (cached && cached.generation === generation) return cached;
-    cached?.close();
-    this.readers.delete(name);
+    this.closeReader(name);
     const reader = FrameRingReader.open(join(this.dir, name));
     if (reader.generation !== generation) {
       reader.close();
@@ -29,18 +48,30 @@ export class RingCache {
     return reader;
   }
 
-  /** Closes readers not used by any current stream. */
-  retain(names: ReadonlySet<string>): void {
-    for (const [name, reader] of this.readers) {
-      if (!names.has(name)) {
-        reader.close();
-        this.readers.delete(name);
-      }
-    }
+  /** Forgets consoles not in `consoleKeys` and closes every reader no remaining console names. */
+  retain(consoleKeys: ReadonlySet<string>): void {
+    for (const key of this.current.keys()) if (!consoleKeys.has(key)) this.current.delete(key);
+    for (const name of [...this.readers.keys()]) if (!this.isCurrent(name)) this.closeReader(name);
+  }
+
+  /** Names of the rings open now (sorted). */
+  get openRings(): string[] {
+    return [...this.readers.keys()].sort();
   }
 
   close(): void {
     for (const reader of this.readers.values()) reader.close();
     this.readers.clear();
+    this.current.clear();
+  }
+
+  private isCurrent(name: string): boolean {
+    for (const n of this.current.values()) if (n === name) return true;
+    return false;
+  }
+
+  private closeReader(name: string): void {
+    this.readers.get(name)?.close();
+    this.readers.delete(name);
   }
 }

@@ -196,6 +196,8 @@ export class EncoderService implements Service {
 
   private onFrame(frame: qemu_webrtc.v1.FrameReady): void {
     this.seeConsole(frame.vmId, frame.consoleId);
+    // The console's frames are in this ring now: a reader of its previous ring is closed.
+    this.rings.named(`${frame.vmId}.${frame.consoleId}`, frame.ringName);
     for (const r of this.config.ENCODER_RENDITIONS) {
       this.held.get(`${frame.vmId}.${frame.consoleId}.${r.name}`)?.onFrame(frame);
     }
@@ -229,6 +231,9 @@ export class EncoderService implements Service {
     }
     for (const id of [...this.held.keys()]) if (!wanted.has(id)) this.release(id);
     this.metrics.streamsHeld.set(this.held.size);
+    // Rings of consoles this encoder no longer encodes (or forgot) are let go.
+    const key = (s: StreamKey): string => `${s.vmId}.${s.consoleId}`;
+    this.rings.retain(new Set([...this.held.keys()].map((id) => key(this.keyOf(id)))));
     this.membership.audit(owned);
   }
 

@@ -25,6 +25,8 @@ export const CONTROL_LEASE_MS = 12_000;
 /** The lowest frame-rate cap a control may set. */
 const MIN_CONTROLLED_FPS = 10;
 
+type KeyframeReason = 'start' | 'resize' | 'request';
+
 export interface StreamEncoderOptions {
   nc: NatsConnection;
   key: StreamKey;
@@ -55,6 +57,8 @@ export class StreamEncoder {
   private closed = false;
   private sequence = 0;
   private keyframeWanted = true;
+  /** Why the next frame is to be an IDR (the label of encoder_keyframes_total). */
+  private keyframeReason: KeyframeReason = 'start';
   private lastKeyframeMs = -Infinity;
   private keyframeTimer: NodeJS.Timeout | undefined;
   private nextDueMs = -Infinity;
@@ -86,14 +90,20 @@ export class StreamEncoder {
     if (this.closed || this.keyframeWanted || this.keyframeTimer) return;
     const wait = this.lastKeyframeMs + this.opts.config.KEYFRAME_MIN_INTERVAL_MS - performance.now();
     if (wait <= 0) {
-      this.keyframeWanted = true;
+      this.wantKeyframe('request');
     } else {
       this.keyframeTimer = setTimeout(() => {
         this.keyframeTimer = undefined;
-        this.keyframeWanted = true;
+        this.wantKeyframe('request');
       }, wait);
     }
     this.logger.debug({ reason }, 'keyframe requested');
+  }
+
+  private wantKeyframe(reason: KeyframeReason): void {
+    if (this.keyframeWanted) return;
+    this.keyframeWanted = true;
+    this.keyframeReason = reason;
   }
 
   /**
@@ -215,8 +225,8 @@ export class StreamEncoder {
       return;
     }
     const ring = this.opts.rings.get(frame.ringName, frame.ringGeneration);
-    const slot = ring.read(frame.slot, frame.sequence);
-    if (!slot) {
+    const slot = ring?.read(frame.slot, frame.sequence);
+    if (!ring || !slot) {
       this.opts.metrics.framesDropped.inc({ reason: 'stale' });
       return;
     }
@@ -225,13 +235,19 @@ export class StreamEncoder {
       return;
     }
     if (!this.encoder || this.encoder.width !== slot.width || this.encoder.height !== slot.height) {
+      const first = !this.encoder;
       this.encoder?.close();
       this.encoder = this.openEncoder(slot.width, slot.height);
-      this.keyframeWanted = true;
+      if (!this.keyframeWanted || this.keyframeReason !== 'start') {
+        this.keyframeWanted = true;
+        this.keyframeReason = first ? 'start' : 'resize';
+      }
     }
     const forceKeyframe = this.keyframeWanted;
+    const keyframeReason = this.keyframeReason;
     this.keyframeWanted = false;
     const started = nowUs();
+    const { buffer, byteOffset } = ring.sequenceLocation(frame.slot);
     const au = await this.encoder.encode({
       data: slot.pixels,
       stride: slot.stride,
@@ -240,16 +256,22 @@ export class StreamEncoder {
       format,
       ptsUs: frame.publishedUs,
       forceKeyframe,
+      // Checked after the colour conversion, before the encode: a slot capture reused while it was
+      // read is discarded (the next frame is encoded instead), never shown.
+      seqlock: { buffer, byteOffset, expected: BigInt(frame.sequence) },
     });
-    if (!ring.stillValid(frame.slot, frame.sequence)) {
-      // Capture reused the slot while we read it: the picture may be torn. Repair with an IDR.
+    if (au && 'torn' in au) {
       this.opts.metrics.framesDropped.inc({ reason: 'torn' });
-      this.keyframeWanted = true;
+      if (forceKeyframe) this.wantKeyframe(keyframeReason);
+      return;
     }
     if (!au || this.closed) return;
     const encoded = nowUs();
     this.opts.metrics.encodeSeconds.observe((encoded - started) / 1e6);
-    if (au.keyframe) this.lastKeyframeMs = performance.now();
+    if (au.keyframe) {
+      this.lastKeyframeMs = performance.now();
+      this.opts.metrics.keyframes.inc({ reason: forceKeyframe ? keyframeReason : 'codec' });
+    }
     const message: qemu_webrtc.v1.IEncodedFrame = {
       stream: this.opts.key,
       data: au.data,

@@ -472,6 +472,63 @@ describe('H264Encoder (libx264)', () => {
   });
 });
 
+describe('H264Encoder seqlock (frames read from a ring)', () => {
+  test('a sequence that changed by the end of the conversion discards the frame; a forced keyframe waits for the next', async () => {
+    const encoder = new H264Encoder({ ...opts720, width: 320, height: 240 });
+    try {
+      const lock = new BigUint64Array(2);
+      lock[1] = 7n;
+      const seqlock = { buffer: lock.buffer, byteOffset: 8, expected: 7n };
+      const first = await encoder.encode({ ...input(320, 240, 0), seqlock });
+      assert.ok(first && !('torn' in first) && first.keyframe, 'an unchanged sequence encodes');
+      // The writer moved on (the slot now holds frame 8, or is being written: 0).
+      for (const now of [8n, 0n]) {
+        lock[1] = now;
+        const torn = await encoder.encode({ ...input(320, 240, 1), forceKeyframe: true, seqlock });
+        assert.deepEqual(torn, { torn: true });
+      }
+      encoder.requestKeyframe();
+      lock[1] = 9n;
+      assert.deepEqual(await encoder.encode({ ...input(320, 240, 2), seqlock }), { torn: true });
+      const next = await encoder.encode({ ...input(320, 240, 3), seqlock: { ...seqlock, expected: 9n } });
+      assert.ok(next && !('torn' in next));
+      assert.equal(
+        next.keyframe,
+        true,
+        'the keyframe requested before the torn frame comes with the next one',
+      );
+      const stats = encoder.stats();
+      assert.equal(stats.tornIn, 3);
+      assert.equal(stats.framesOut, 2, 'torn frames never reached the codec');
+      assert.equal(stats.keyframesOut, 2);
+    } finally {
+      encoder.close();
+    }
+  });
+
+  test('a bad seqlock is a TypeError', async () => {
+    const encoder = new H264Encoder({ ...opts720, width: 320, height: 240 });
+    try {
+      const buffer = new ArrayBuffer(16);
+      for (const seqlock of [
+        null,
+        { buffer, byteOffset: 4, expected: 1n },
+        { buffer, byteOffset: 16, expected: 1n },
+        { buffer, byteOffset: 0, expected: 1 },
+        { buffer: new Uint8Array(buffer), byteOffset: 0, expected: 1n },
+      ]) {
+        await assert.rejects(
+          encoder.encode({ ...input(320, 240, 0), seqlock } as unknown as EncodeInput),
+          { name: 'TypeError' },
+          JSON.stringify(seqlock, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)),
+        );
+      }
+    } finally {
+      encoder.close();
+    }
+  });
+});
+
 describe('H264Encoder errors', () => {
   test('absurd options are TypeErrors at construction', () => {
     const bad: unknown[] = [

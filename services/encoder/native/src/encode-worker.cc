@@ -17,6 +17,11 @@ void EncodeWorker::Execute() {
 void EncodeWorker::Settle() { encoder_->EncodeSettled(!failed(), unit_, timings_); }
 
 Napi::Value EncodeWorker::Result(Napi::Env env) {
+  if (unit_.torn) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("torn", true);
+    return out;
+  }
   if (unit_.packets.empty()) return env.Null();
   Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, unit_.size());
   unit_.CopyTo(data.Data());

@@ -129,18 +129,52 @@ Napi::Value H264Encoder::Encode(const Napi::CallbackInfo& info) {
                              "H264Encoder.encode: input.data holds " + std::to_string(length) +
                                  " bytes, the picture needs " + std::to_string(static_cast<int64_t>(needed)));
   }
+  // Optional seqlock: { buffer: ArrayBuffer, byteOffset, expected: bigint } (see EncodeJob).
+  Napi::Value seqlock = in.Get("seqlock");
+  const uint64_t* sequence = nullptr;
+  uint64_t expectedSequence = 0;
+  Napi::Value seqlockBuffer = env.Undefined();
+  if (!seqlock.IsUndefined()) {
+    const char* bad =
+        "H264Encoder.encode: input.seqlock must be { buffer: ArrayBuffer, byteOffset: a multiple of 8 "
+        "within it, expected: bigint }";
+    if (!seqlock.IsObject()) return JsError::Rejected(env, "TypeError", bad);
+    Napi::Object lock = seqlock.As<Napi::Object>();
+    seqlockBuffer = lock.Get("buffer");
+    Napi::Value at = lock.Get("byteOffset");
+    Napi::Value expected = lock.Get("expected");
+    if (!seqlockBuffer.IsArrayBuffer() || !at.IsNumber() || !expected.IsBigInt()) {
+      return JsError::Rejected(env, "TypeError", bad);
+    }
+    Napi::ArrayBuffer ab = seqlockBuffer.As<Napi::ArrayBuffer>();
+    const double offsetAt = at.As<Napi::Number>().DoubleValue();
+    bool lossless = false;
+    expectedSequence = expected.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless || !std::isfinite(offsetAt) || offsetAt < 0 || std::floor(offsetAt) != offsetAt ||
+        static_cast<uint64_t>(offsetAt) % 8 != 0 || offsetAt + 8 > static_cast<double>(ab.ByteLength())) {
+      return JsError::Rejected(env, "TypeError", bad);
+    }
+    sequence = reinterpret_cast<const uint64_t*>(static_cast<const uint8_t*>(ab.Data()) +
+                                                 static_cast<size_t>(offsetAt));
+  }
   if (busy_) {
     return JsError::Rejected(env, "BusyError", "H264Encoder.encode: an encode or flush is already in flight");
   }
 
   EncodeJob job;
+  job.sequence = sequence;
+  job.expectedSequence = expectedSequence;
   job.data = base + static_cast<size_t>(offset);
   job.stride = static_cast<int>(stride);
   job.ptsUs = static_cast<int64_t>(std::llround(ptsUs));
   job.forceKeyframe = force.IsBoolean() && force.As<Napi::Boolean>().Value();
   busy_ = true;
   framesIn_++;
-  auto* worker = new EncodeWorker(env, this, Value(), dataValue, job);
+  // The pixels and the seqlock's buffer stay referenced until the promise settles.
+  Napi::Array keepAlive = Napi::Array::New(env, 2);
+  keepAlive.Set(uint32_t{0}, dataValue);
+  keepAlive.Set(uint32_t{1}, seqlockBuffer);
+  auto* worker = new EncodeWorker(env, this, Value(), keepAlive, job);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
@@ -151,6 +185,7 @@ void H264Encoder::EncodeSettled(bool ok, const EncodedUnit& unit, const EncodeTi
   if (ok) {
     lastConvertUs_ = static_cast<double>(timings.convertUs);
     lastEncodeUs_ = static_cast<double>(timings.encodeUs);
+    if (unit.torn) tornIn_++;
     if (!unit.packets.empty()) {
       framesOut_++;
       bytesOut_ += static_cast<double>(unit.size());
@@ -221,6 +256,7 @@ Napi::Value H264Encoder::Stats(const Napi::CallbackInfo& info) {
   o.Set("framesIn", framesIn_);
   o.Set("framesOut", framesOut_);
   o.Set("keyframesOut", keyframesOut_);
+  o.Set("tornIn", tornIn_);
   o.Set("bytesOut", bytesOut_);
   o.Set("lastConvertUs", lastConvertUs_);
   o.Set("lastEncodeUs", lastEncodeUs_);

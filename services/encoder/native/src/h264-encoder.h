@@ -46,6 +46,7 @@ class H264Encoder : public Napi::ObjectWrap<H264Encoder> {
   double framesIn_ = 0;
   double framesOut_ = 0;
   double keyframesOut_ = 0;
+  double tornIn_ = 0;
   double bytesOut_ = 0;
   double lastConvertUs_ = 0;
   double lastEncodeUs_ = 0;

@@ -32,7 +32,7 @@ const char* ProfileName(const std::string& profile) {
 }  // namespace
 
 EncodedUnit::EncodedUnit(EncodedUnit&& other) noexcept
-    : packets(std::move(other.packets)), keyframe(other.keyframe), ptsUs(other.ptsUs) {
+    : packets(std::move(other.packets)), torn(other.torn), keyframe(other.keyframe), ptsUs(other.ptsUs) {
   other.packets.clear();
 }
 
@@ -41,6 +41,7 @@ EncodedUnit& EncodedUnit::operator=(EncodedUnit&& other) noexcept {
     for (AVPacket*& p : packets) av_packet_free(&p);
     packets = std::move(other.packets);
     other.packets.clear();
+    torn = other.torn;
     keyframe = other.keyframe;
     ptsUs = other.ptsUs;
   }
@@ -414,6 +415,18 @@ bool H264Session::Encode(const EncodeJob& job, EncodedUnit* unit, EncodeTimings*
   AVFrame* input = nullptr;
   if (!Convert(job, &input, error)) return false;
   const int64_t t1 = av_gettime_relative();
+  if (job.sequence != nullptr) {
+    // Seqlock: every pixel load of the conversion happens before this load of the sequence.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (__atomic_load_n(job.sequence, __ATOMIC_RELAXED) != job.expectedSequence) {
+      if (input == hwFrame_) av_frame_unref(hwFrame_);
+      if (forceKeyframe) keyframeRequested_.store(true);
+      unit->torn = true;
+      timings->convertUs = t1 - t0;
+      timings->encodeUs = 0;
+      return true;
+    }
+  }
 
   // Timestamps must increase strictly (x264 rate control divides by their differences).
   const int64_t pts = job.ptsUs > lastPts_ ? job.ptsUs : lastPts_ + 1;

@@ -23,11 +23,18 @@ struct EncodeJob {
   int stride = 0;                 // bytes per input row
   int64_t ptsUs = 0;
   bool forceKeyframe = false;
+  // Optional seqlock of a shared-memory source (the frame ring's slot sequence): read again after
+  // the colour conversion; when it is no longer `expectedSequence`, the writer reused the slot
+  // while it was read, and the frame is discarded instead of encoded.
+  const uint64_t* sequence = nullptr;
+  uint64_t expectedSequence = 0;
 };
 
 // One access unit: normally one packet; a delayed hardware encoder may hand over several.
 struct EncodedUnit {
   std::vector<AVPacket*> packets;
+  // The source changed under the conversion (EncodeJob.sequence): nothing was encoded.
+  bool torn = false;
   bool keyframe = false;
   int64_t ptsUs = 0;
 
@@ -56,7 +63,8 @@ class H264Session {
   H264Session(const H264Session&) = delete;
   H264Session& operator=(const H264Session&) = delete;
 
-  // Worker thread. unit->packets stays empty when the codec has nothing to hand out yet.
+  // Worker thread. unit->packets stays empty when the codec has nothing to hand out yet, or when
+  // the source was torn (unit->torn; a keyframe asked for is kept for the next frame).
   bool Encode(const EncodeJob& job, EncodedUnit* unit, EncodeTimings* timings, std::string* error);
   // Worker thread: drains what the codec holds; the next Encode() reopens it (and starts with an IDR).
   bool Flush(std::vector<EncodedUnit>* units, std::string* error);
