@@ -14,8 +14,10 @@ const BUS_TIMEOUT_MS = 10_000;
 const QEMU_WAIT_MS = 5000;
 
 /** The commands a user runs to put a QEMU display on `address` (the README's own-VM steps). */
-export const busCommand = (address) => `dbus-daemon --session --fork --address=${address}`;
-export const displayOption = (address) => `-display dbus,addr=${address}`;
+const listenAddress = (address) => address.replace(/,guid=[^,]*/, '');
+export const busCommand = (address) => `dbus-daemon --session --fork --address=${listenAddress(address)}`;
+/** QEMU's option parser takes a doubled comma for a comma in a value. */
+export const displayOption = (address) => `-display dbus,addr=${address.replaceAll(',', ',,')}`;
 
 /**
  * Checks `vm` (from parseVmAddress) and returns QEMU's VM properties { name, uuid, consoleIds }.
