@@ -44,7 +44,11 @@ try {
   const base = options.metricsPort;
   metricsPorts =
     base === 0
-      ? { capture: await freePort(httpHost), encoder: await freePort(httpHost), input: await freePort(httpHost) }
+      ? {
+          capture: await freePort(httpHost),
+          encoder: await freePort(httpHost),
+          input: await freePort(httpHost),
+        }
       : { capture: base, encoder: base + 1, input: base + 3 };
   const ports = [
     { port: httpPort, host: httpHost, what: 'HTTP', option: '--port' },
@@ -58,7 +62,10 @@ try {
   ];
   for (const [i, a] of ports.entries()) {
     const b = ports.slice(i + 1).find((x) => x.port === a.port);
-    if (b) throw new StartCheckError(`port ${a.port} is given for both ${a.what} and ${b.what}: pass ${b.option} N`);
+    if (b)
+      throw new StartCheckError(
+        `port ${a.port} is given for both ${a.what} and ${b.what}: pass ${b.option} N`,
+      );
   }
   await checkPortsFree(ports);
 } catch (error) {
@@ -161,11 +168,7 @@ try {
     RING_DIR: ringDir,
     METRICS_PORT: String(metricsPorts.encoder),
   });
-  service(
-    'input',
-    {},
-    { INPUT_VMS: `${vmId}=${busAddress}`, METRICS_PORT: String(metricsPorts.input) },
-  );
+  service('input', {}, { INPUT_VMS: `${vmId}=${busAddress}`, METRICS_PORT: String(metricsPorts.input) });
   // Without SIGNALING_TOKENS, one control token for this run, printed in the URL to open.
   const tokens = process.env.SIGNALING_TOKENS;
   const generated = tokens === undefined || tokens === '' ? randomBytes(18).toString('base64url') : undefined;

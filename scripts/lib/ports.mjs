@@ -30,7 +30,9 @@ export async function checkPortsFree(ports) {
   for (const { port, host, what, option } of ports) {
     const r = await tryListen(port, host);
     if (r.error === 'EADDRINUSE') {
-      throw new StartCheckError(`port ${port} (${what}) is in use: pass ${option} N or ${option} 0 (a free one)`);
+      throw new StartCheckError(
+        `port ${port} (${what}) is in use: pass ${option} N or ${option} 0 (a free one)`,
+      );
     }
     if (r.error === 'EACCES') {
       throw new StartCheckError(

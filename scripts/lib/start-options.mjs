@@ -87,7 +87,9 @@ export function readStartOptions() {
   return {
     vm: values.vm,
     vmId,
-    demo: demo ? { width: Number(size[1]), height: Number(size[2]), video, sizeText: values['demo-size'] } : null,
+    demo: demo
+      ? { width: Number(size[1]), height: Number(size[2]), video, sizeText: values['demo-size'] }
+      : null,
     maxFps,
     maxFpsGiven: values['max-fps'] !== undefined,
     httpPort,

@@ -20,7 +20,9 @@ export function parseVmAddress(value) {
     );
   }
   if (v.includes(';')) {
-    throw new StartCheckError(`--vm takes one D-Bus address, got several (${v}): give the one QEMU's bus listens on`);
+    throw new StartCheckError(
+      `--vm takes one D-Bus address, got several (${v}): give the one QEMU's bus listens on`,
+    );
   }
   const m = /^([a-z]+):(.*)$/.exec(v);
   if (!m) throw new StartCheckError(`--vm takes a D-Bus address like ${exampleAddress()}, got ${v}`);
@@ -39,7 +41,8 @@ export function parseVmAddress(value) {
   const params = {};
   for (const part of rest.split(',')) {
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new StartCheckError(`--vm ${v}: "${part}" is not key=value; write --vm ${exampleAddress()}`);
+    if (eq <= 0)
+      throw new StartCheckError(`--vm ${v}: "${part}" is not key=value; write --vm ${exampleAddress()}`);
     params[part.slice(0, eq)] = part.slice(eq + 1);
   }
   const unknown = Object.keys(params).filter((k) => !['path', 'abstract', 'guid'].includes(k));

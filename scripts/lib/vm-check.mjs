@@ -38,7 +38,9 @@ export async function checkVm(vm) {
       st = statSync(vm.path);
     } catch (error) {
       if (error.code === 'ENOENT') throw new StartCheckError(`--vm: no socket at ${vm.path}: ${startBoth}`);
-      throw new StartCheckError(`--vm: cannot look at ${vm.path} (${error.code}): check its folder's permissions`);
+      throw new StartCheckError(
+        `--vm: cannot look at ${vm.path} (${error.code}): check its folder's permissions`,
+      );
     }
     if (!st.isSocket()) {
       throw new StartCheckError(`--vm: ${vm.path} is not a socket: ${notTheBus}`);
@@ -46,7 +48,9 @@ export async function checkVm(vm) {
   }
   const said = await probe(vm);
   if (said.error === 'ECONNREFUSED' || said.error === 'ENOENT') {
-    throw new StartCheckError(`--vm: nothing listens on ${where} (left over from a bus that stopped?): ${startBoth}`);
+    throw new StartCheckError(
+      `--vm: nothing listens on ${where} (left over from a bus that stopped?): ${startBoth}`,
+    );
   }
   if (said.error === 'EACCES' || said.error === 'EPERM') {
     throw new StartCheckError(
@@ -56,9 +60,7 @@ export async function checkVm(vm) {
   if (said.error !== undefined) throw new StartCheckError(`--vm: cannot connect to ${where} (${said.error})`);
   const first = said.text.split(/\r?\n/)[0] ?? '';
   if (/^\s*\{\s*"QMP"/.test(said.text)) {
-    throw new StartCheckError(
-      `--vm: ${where} is a QEMU QMP monitor, not a D-Bus bus: ${notTheBus}`,
-    );
+    throw new StartCheckError(`--vm: ${where} is a QEMU QMP monitor, not a D-Bus bus: ${notTheBus}`);
   }
   if (said.text === '') {
     throw new StartCheckError(
@@ -126,7 +128,10 @@ async function queryDisplay(qemuDbus, vm, where) {
     let timer;
     const late = new Promise((_, reject) => {
       timer = setTimeout(
-        () => reject(new StartCheckError(`--vm: ${what} on ${where} did not answer in ${BUS_TIMEOUT_MS / 1000} s`)),
+        () =>
+          reject(
+            new StartCheckError(`--vm: ${what} on ${where} did not answer in ${BUS_TIMEOUT_MS / 1000} s`),
+          ),
         BUS_TIMEOUT_MS,
       );
     });
@@ -152,7 +157,7 @@ async function queryDisplay(qemuDbus, vm, where) {
         }),
       ).then(([owned]) => owned === true);
     let owned = false;
-    for (const deadline = Date.now() + QEMU_WAIT_MS; ; ) {
+    for (const deadline = Date.now() + QEMU_WAIT_MS; ;) {
       owned = await qemuOnBus().catch((error) => {
         if (error instanceof StartCheckError) throw error;
         throw new StartCheckError(`--vm: cannot use the D-Bus bus at ${where} (${error.message})`);

@@ -51,7 +51,10 @@ test('a --vm socket that does not exist: the dbus-daemon and QEMU commands to ru
 
 test('a bare path: write unix:path=PATH', () => {
   const line = refusal(['--vm', '/run/qemu-vm1/bus.sock', ...FREE_PORTS]);
-  assert.match(line, /^--vm takes a D-Bus address, not a bare path: write --vm unix:path=\/run\/qemu-vm1\/bus\.sock /);
+  assert.match(
+    line,
+    /^--vm takes a D-Bus address, not a bare path: write --vm unix:path=\/run\/qemu-vm1\/bus\.sock /,
+  );
 });
 
 test('a QMP socket: said plainly, no D-Bus authentication talk', async (t) => {
@@ -125,7 +128,13 @@ test("the README's own-VM steps as written show the guest, under the VM's name",
   t.after(() => system.stop());
   assert.equal(system.ready.vmId, 'readme-vm-1', "the id comes from QEMU's -name");
   assert.equal(system.ready.demo, null);
-  assert.deepEqual(Object.keys(system.ready.pids).sort(), ['capture', 'encoder', 'input', 'nats', 'signaling']);
+  assert.deepEqual(Object.keys(system.ready.pids).sort(), [
+    'capture',
+    'encoder',
+    'input',
+    'nats',
+    'signaling',
+  ]);
 
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
@@ -138,7 +147,9 @@ test("the README's own-VM steps as written show the guest, under the VM's name",
     'the guest in the <video>',
     async () => {
       const size = await videoSize(page);
-      return size.width === 1024 && size.height === 768 ? ((await statusFromPage(page)) ?? undefined) : undefined;
+      return size.width === 1024 && size.height === 768
+        ? ((await statusFromPage(page)) ?? undefined)
+        : undefined;
     },
     60_000,
     250,

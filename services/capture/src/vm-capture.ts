@@ -1,11 +1,5 @@
 import type dbus from 'dbus-next';
-import {
-  publishProto,
-  subjects,
-  defaultVmId,
-  type Logger,
-  type NatsConnection,
-} from '@qemu-webrtc/common';
+import { publishProto, subjects, defaultVmId, type Logger, type NatsConnection } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
   IFACE,
