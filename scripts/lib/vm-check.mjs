@@ -24,7 +24,8 @@ export const displayOption = (address) => `-display dbus,addr=${address.replaceA
  * Throws StartCheckError.
  */
 export async function checkVm(vm) {
-  // Loaded first: importing dbus-next after the raw probe below left its exports empty (Node 20).
+  // Loaded first: on Node 20.20, fs.statSync of a socket (below) before dbus-next's first import
+  // left that module's exports empty (`dbus.sessionBus is not a function`).
   const qemuDbus = await import(join(root, 'packages/qemu-dbus/dist/src/index.js'));
   const where = vm.path ?? `abstract socket ${vm.abstract}`;
   const startBoth = `start the bus with \`${busCommand(vm.address)}\`, then QEMU with ${displayOption(vm.address)}`;
