@@ -47,6 +47,9 @@ export async function checkVm(vm) {
       throw new StartCheckError(`--vm: ${vm.path} is not a socket: ${notTheBus}`);
     }
   }
+  // Node cannot reach another program's abstract socket (it counts the whole sun_path in the
+  // address): there the D-Bus library's own socket (usocket) is the only check.
+  if (vm.abstract !== undefined) return queryDisplay(qemuDbus, vm, where);
   const said = await probe(vm);
   if (said.error === 'ECONNREFUSED' || said.error === 'ENOENT') {
     throw new StartCheckError(
@@ -86,7 +89,7 @@ export async function checkVm(vm) {
 /** Connects, offers EXTERNAL auth as a D-Bus client would, and collects the first answer. */
 function probe(vm) {
   return new Promise((resolve) => {
-    const socket = connect({ path: vm.path ?? `\0${vm.abstract}` });
+    const socket = connect({ path: vm.path });
     let text = '';
     const done = (result) => {
       clearTimeout(timer);
@@ -116,10 +119,15 @@ async function queryDisplay(qemuDbus, vm, where) {
   const dropped = new Promise((_, reject) => {
     lost = (error) =>
       reject(
-        new StartCheckError(
-          `--vm: the D-Bus bus at ${where} ${error ? `failed (${error.message})` : 'closed the connection'}: ` +
-            `is it another user's bus? run the start command as the user that runs the bus and QEMU`,
-        ),
+        /ECONNREFUSED|ENOENT/.test(error?.message ?? '')
+          ? new StartCheckError(
+              `--vm: nothing listens on ${where}: start the bus with \`${busCommand(vm.address)}\`, ` +
+                `then QEMU with ${displayOption(vm.address)}`,
+            )
+          : new StartCheckError(
+              `--vm: the D-Bus bus at ${where} ${error ? `failed (${error.message})` : 'closed the connection'}: ` +
+                `is it another user's bus? run the start command as the user that runs the bus and QEMU`,
+            ),
       );
   });
   dropped.catch(() => undefined);
