@@ -87,7 +87,7 @@ const children = [];
 const ctx = new SupervisorContext(emit, (child, code, signal) => {
   console.error(
     `could not start: ${child.name} exited (${signal ?? `code ${code}`}) before the system was ready` +
-      (child.lastLine ? `; its last line: ${child.lastLine.replace(/^\s+/, '')}` : ''),
+      (child.lastLine ? `; it said: ${child.lastLine.replace(/^\s+/, '')}` : ''),
   );
   void stop(1);
 });

@@ -34,7 +34,7 @@ export class Supervised {
   restartHooks = [];
   /** Set by restart(): the next exit is ours, start again at once. */
   planned = false;
-  /** The child's last output line, for the message when it fails to start. */
+  /** The child's last output line naming an error (else its last line), for when it fails to start. */
   lastLine = '';
 
   constructor(ctx, name, command, args, env, stopSignal = 'SIGTERM') {
@@ -71,7 +71,13 @@ export class Supervised {
         }
         if (end > 0) {
           stream.write(text.slice(0, end).replace(/^(?=.)/gm, this.prefix));
-          this.lastLine = text.slice(0, end).trimEnd().split('\n').at(-1) ?? this.lastLine;
+          const lines = text
+            .slice(0, end)
+            .split('\n')
+            .filter((l) => l.trim() !== '');
+          const error = lines.findLast((l) => /error/i.test(l));
+          if (error !== undefined || !/error/i.test(this.lastLine))
+            this.lastLine = error ?? lines.at(-1) ?? '';
         }
         for (const l of this.listeners) l(chunk.toString());
       };

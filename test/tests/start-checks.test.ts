@@ -93,6 +93,32 @@ test('the HTTP port in use: named, with the option that moves it', async (t) => 
   assert.equal(line, `port ${port} (HTTP) is in use: pass --port N or --port 0 (a free one)`);
 });
 
+test('a service that dies before the system is ready ends the start, named, with no restart loop', () => {
+  // A log level pino does not know: each service dies at once (the earliest one is named).
+  const r = spawnSync(process.execPath, [startScriptPath, ...FREE_PORTS], {
+    encoding: 'utf8',
+    timeout: 90_000,
+    env: { ...process.env, LOG_LEVEL: 'nonsense' },
+  });
+  assert.equal(r.status, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(
+    r.stderr,
+    /^could not start: (capture|encoder|input|signaling) exited \(code 1\) before the system was ready; it said: .*nonsense/m,
+  );
+  assert.doesNotMatch(r.stderr, /restarting/);
+  const events = r.stdout
+    .split('\n')
+    .flatMap((l) =>
+      l.startsWith('@qemu-webrtc ') ? [JSON.parse(l.slice(13)) as { event: string; pid?: number }] : [],
+    );
+  const started = events.filter((e) => e.event === 'started').map((e) => e.pid);
+  const exited = events.filter((e) => e.event === 'exited').map((e) => e.pid);
+  assert.ok(started.length >= 2, 'it got as far as the services');
+  assert.deepEqual([...exited].sort(), [...started].sort(), 'each process started once, and stopped');
+  assert.equal(events.at(-1)?.event, 'stopped');
+  assert.ok(!events.some((e) => e.event === 'ready'));
+});
+
 test("the README's own-VM steps as written show the guest, under the VM's name", async (t) => {
   const dir = new TempDir();
   t.after(() => dir.remove());
