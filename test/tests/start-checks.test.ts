@@ -17,12 +17,14 @@ import {
   freePort,
   guestQemuArgs,
   launchWebrtcChromium,
+  openPlayer,
   startScriptPath,
   statusFromPage,
   videoSize,
   waitFor,
 } from '../kit/index.js';
 
+const TOKEN = 'start-checks-token';
 const FREE_PORTS = ['--port', '0', '--nats-port', '0', '--metrics-port', '0'];
 const readmePath = new URL('../../../README.md', import.meta.url);
 
@@ -122,13 +124,17 @@ test('a service that dies before the system is ready ends the start, named, with
 test("the README's own-VM steps as written show the guest, under the VM's name", async (t) => {
   const dir = new TempDir();
   t.after(() => dir.remove());
-  // The README's block, with its folder moved into this test's own.
-  const block = /```sh\n(mkdir -p \/run\/qemu-vm1\n[^`]*)```/.exec(readFileSync(readmePath, 'utf8'))?.[1];
+  // The README's block (the sh block that starts a dbus-daemon), comments dropped, its folder moved
+  // into this test's own.
+  const block = /```sh\n((?:(?!```)[^])*dbus-daemon(?:(?!```)[^])*)```/.exec(
+    readFileSync(readmePath, 'utf8'),
+  )?.[1];
   assert.ok(block, "the README's own-VM block");
   const [mkdir, busLine, qemuLine, startLine, ...rest] = block
     .replaceAll('/run/qemu-vm1', dir.join('qemu-vm1'))
-    .trimEnd()
-    .split('\n');
+    .split('\n')
+    .map((line) => line.replace(/\s+#.*$/, ''))
+    .filter((line) => line.trim() !== '');
   assert.deepEqual(rest, [], 'four steps');
   assert.ok(mkdir && busLine && qemuLine && startLine);
 
@@ -149,7 +155,7 @@ test("the README's own-VM steps as written show the guest, under the VM's name",
   const s = /^bash scripts\/start\.sh (.*)$/.exec(startLine);
   assert.ok(s?.[1], `the start line: ${startLine}`);
   const system = await StartedSystem.start([...s[1].split(' '), ...FREE_PORTS], {
-    env: { SIGNALING_TOKENS: '' },
+    env: { SIGNALING_TOKENS: `${TOKEN}:control` },
   });
   t.after(() => system.stop());
   assert.equal(system.ready.vmId, 'readme-vm-1', "the id comes from QEMU's -name");
@@ -162,13 +168,11 @@ test("the README's own-VM steps as written show the guest, under the VM's name",
     'signaling',
   ]);
 
+  // The page of the console under the id the start command chose (the kit's openPlayer, which
+  // knows where the page takes its token).
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-  await page.goto(system.ready.url);
-  const link = page.locator('a[href^="/view/readme-vm-1/0"]');
-  await link.waitFor({ timeout: 30_000 });
-  await link.click();
+  const page = await openPlayer(browser, system.baseUrl, 'readme-vm-1', TOKEN);
   const status = await waitFor(
     'the guest in the <video>',
     async () => {
