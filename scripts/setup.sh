@@ -61,3 +61,5 @@ say "installing workspace dependencies"
 pnpm install --frozen-lockfile --reporter=append-only
 say "building"
 pnpm build
+# The start command's fast path: records what this setup and build were made from.
+node scripts/build-stamp.mjs write

@@ -16,6 +16,16 @@ export function toSubjectToken(value: string): string {
   return cleaned === '' ? 'vm' : cleaned;
 }
 
+const NIL_UUID = /^[0-]*$/;
+
+/**
+ * A VM's id when none is configured (capture, the start command): its Name (QEMU's -name), else its
+ * UUID (-uuid) unless that is the nil UUID QEMU reports without one, else "vm"; made a subject token.
+ */
+export function defaultVmId(vm: { name: string; uuid: string }): string {
+  return toSubjectToken(vm.name || (NIL_UUID.test(vm.uuid) ? '' : vm.uuid));
+}
+
 function token(value: string, what: string): string {
   if (!TOKEN.test(value))
     throw new TypeError(`${what} must match ${TOKEN.source}, got ${JSON.stringify(value)}`);

@@ -1,11 +1,5 @@
 import type dbus from 'dbus-next';
-import {
-  publishProto,
-  subjects,
-  toSubjectToken,
-  type Logger,
-  type NatsConnection,
-} from '@qemu-webrtc/common';
+import { publishProto, subjects, defaultVmId, type Logger, type NatsConnection } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
   IFACE,
@@ -56,7 +50,7 @@ export class VmCapture {
 
   static async start(opts: VmCaptureOptions): Promise<VmCapture> {
     const props = await readVmProperties(opts.bus);
-    const vmId = opts.config.VM_ID ?? toSubjectToken(props.name || props.uuid);
+    const vmId = opts.config.VM_ID ?? defaultVmId(props);
     const vm = new VmCapture(opts, vmId, props);
     opts.logger.info({ vmId, name: props.name, consoles: props.consoleIds }, 'QEMU found');
     opts.bus.on('message', vm.onMessage);
