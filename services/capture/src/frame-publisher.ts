@@ -10,6 +10,13 @@ import { addDamage, type Rect } from './rect.js';
 
 const { FrameReady } = qemu_webrtc.v1;
 
+/**
+ * Ring generations count across every publisher of this process: a console's listener registered
+ * again (QEMU restarted, or a link dropped for its backlog) gets a new publisher, whose ring must not
+ * reuse a name an encoder still has open (it would keep reading the old, unlinked ring).
+ */
+let lastGeneration = 0;
+
 /** The ring stores the contract's PixelFormat numbers under its own type. */
 const ringFormat = (format: qemu_webrtc.v1.PixelFormat): PixelFormat => format as number as PixelFormat;
 
@@ -39,7 +46,6 @@ export class FramePublisher {
   private ring: FrameRingWriter | undefined;
   /** The slot being prepared (Unix.Map surfaces: already holds every damaged rectangle). */
   private staged: SlotWrite | undefined;
-  private generation = 0;
   private sequence = 0;
   private pending: Rect[] = [];
   private firstDamageUs = 0;
@@ -116,15 +122,15 @@ export class FramePublisher {
     if (r && r.width === g.width && r.height === g.height && r.format === ringFormat(g.format)) return r;
     r?.destroy();
     this.staged = undefined;
-    this.generation++;
+    const generation = ++lastGeneration;
     this.ring = FrameRingWriter.create({
       dir: this.opts.ringDir,
-      name: `qemu-webrtc-${this.opts.vmId}-${this.opts.consoleId}-${process.pid}-${this.generation}`,
+      name: `qemu-webrtc-${this.opts.vmId}-${this.opts.consoleId}-${process.pid}-${generation}`,
       width: g.width,
       height: g.height,
       format: ringFormat(g.format),
       slots: this.opts.ringSlots,
-      generation: this.generation,
+      generation,
     });
     this.opts.logger.info({ ring: this.ring.path, width: g.width, height: g.height }, 'frame ring created');
     return this.ring;

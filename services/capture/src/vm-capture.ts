@@ -17,7 +17,7 @@ import {
   type MessageBus,
 } from '@qemu-webrtc/qemu-dbus';
 import type { CaptureConfig } from './config.js';
-import { ConsoleCapture } from './console-capture.js';
+import { ConsoleCapture, ListenerBacklogReset } from './console-capture.js';
 import type { DmabufReader } from './dmabuf-reader.js';
 import type { CaptureMetrics } from './metrics.js';
 import type { PublishGate } from './publish-gate.js';
@@ -40,6 +40,8 @@ export class VmCapture {
   readonly captures = new Map<number, ConsoleCapture>();
   private readonly infos = new Map<number, qemu_webrtc.v1.IConsoleInfo>();
   private stopped = false;
+  private warnedInline = false;
+  private backlogResets = 0;
   private readonly retries = new Set<NodeJS.Timeout>();
   private readonly onMessage = (msg: dbus.Message): void => {
     if (msg.member === 'PropertiesChanged' && msg.path.startsWith('/org/qemu/Display1/Console_')) {
@@ -89,6 +91,10 @@ export class VmCapture {
         ringSlots: this.opts.config.RING_SLOTS,
         maxFps: this.opts.config.CAPTURE_MAX_FPS,
         offerUnixMap: this.opts.config.OFFER_UNIX_MAP,
+        maxBacklogS: this.opts.config.CAPTURE_MAX_BACKLOG_S,
+        onInlinePixels: () => {
+          this.onInlinePixels();
+        },
         dmabuf: this.opts.dmabuf,
         metrics: this.opts.metrics,
         logger: this.opts.logger.child({ vmId: this.vmId }),
@@ -98,6 +104,13 @@ export class VmCapture {
       capture.on('closed', (error) => {
         this.captures.delete(id);
         if (this.stopped) return;
+        if (error instanceof ListenerBacklogReset) {
+          // Warned about once; the count is in capture_listener_resets_total.
+          const log = this.backlogResets++ === 0 ? 'warn' : 'debug';
+          this.opts.logger[log]({ console: id, reason: error.message }, 'listener link dropped; registering again');
+          this.retry(id, 0);
+          return;
+        }
         this.opts.logger.warn({ console: id, err: error }, 'display listener closed; registering again');
         this.retry(id);
       });
@@ -107,12 +120,27 @@ export class VmCapture {
     }
   }
 
-  private retry(id: number): void {
+  private retry(id: number, delayMs = RETRY_MS): void {
     const timer = setTimeout(() => {
       this.retries.delete(timer);
       void this.startConsole(id);
-    }, RETRY_MS);
+    }, delayMs);
     this.retries.add(timer);
+  }
+
+  /** QEMU sends a console's pixels inline: said once per QEMU, plainly, when Unix.Map was offered. */
+  private onInlinePixels(): void {
+    if (this.warnedInline || !this.opts.config.OFFER_UNIX_MAP) return;
+    this.warnedInline = true;
+    this.opts.logger.warn(
+      { vmId: this.vmId, maxBacklogS: this.opts.config.CAPTURE_MAX_BACKLOG_S },
+      'QEMU is too old to flow-control its D-Bus display: it sends the pixels inline instead of ' +
+        'sharing its framebuffer (it did not take Listener.Unix.Map, so it is older than 9.2). ' +
+        'Such a QEMU queues every screen update in its own memory while capture falls behind. ' +
+        'Capture reads continuously and drops and re-registers its listener when QEMU is more than ' +
+        'CAPTURE_MAX_BACKLOG_S seconds behind, which bounds that memory but makes the picture jump. ' +
+        'Use QEMU 9.2 or newer.',
+    );
   }
 
   /** Reads a console's properties and publishes its ConsoleInfo. */
