@@ -53,11 +53,12 @@ export class StartedSystem {
   /** Starts the system and waits for its ready line (a QEMU boot and four services: generous). */
   static async start(
     args: readonly string[],
-    opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+    opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; logLimit?: number } = {},
   ): Promise<StartedSystem> {
     const proc = new ManagedProcess('start.mjs', process.execPath, [startScriptPath, ...args], {
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
-      logLimit: 256 * 1024,
+      // Only the tail of the output is kept: a test that counts log lines asks for enough.
+      logLimit: opts.logLimit ?? 256 * 1024,
     });
     const system = new StartedSystem(proc);
     try {
