@@ -69,15 +69,10 @@ export class QemuVm {
       ...(opts.extraArgs ?? []),
     ];
     if (opts.runAs) chownSync(dir.path, opts.runAs.uid, opts.runAs.gid);
-    const proc = new ManagedProcess(
-      'qemu',
-      opts.binary ?? install.binary,
-      args,
-      {
-        env: { ...process.env, ...install.env },
-        ...(opts.runAs ? { runAs: opts.runAs } : {}),
-      },
-    );
+    const proc = new ManagedProcess('qemu', opts.binary ?? install.binary, args, {
+      env: { ...process.env, ...install.env },
+      ...(opts.runAs ? { runAs: opts.runAs } : {}),
+    });
     try {
       const exitedEarly = proc.exited.then(({ code }) =>
         Promise.reject(new Error(`QEMU exited with code ${code}`)),

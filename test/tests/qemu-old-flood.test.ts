@@ -65,7 +65,12 @@ test('QEMU 7.2 (no display flow control) at 1280x720 60 fps for 2 minutes: bound
   const version = (await vm.qmp.execute('query-version')) as { qemu: { major: number; minor: number } };
   assert.deepEqual([version.qemu.major, version.qemu.minor], [7, 2], 'the QEMU under test is 7.2');
   // QEMU's memory with the guest drawing and no display listener yet: the baseline for the bound.
-  await waitFor('the guest to draw', async () => readGuestStatus(await vm.screendump()) ?? undefined, 60_000, 300);
+  await waitFor(
+    'the guest to draw',
+    async () => readGuestStatus(await vm.screendump()) ?? undefined,
+    60_000,
+    300,
+  );
   const baseline = rssBytes(qemuPid);
 
   const system = await StartedSystem.start(
@@ -91,7 +96,8 @@ test('QEMU 7.2 (no display flow control) at 1280x720 60 fps for 2 minutes: bound
     const truth = readGuestStatus(dump);
     assert.ok(truth, 'QEMU shows the guest');
     // The guest's frame now minus the frame the page shows: the page's lag in guest frames.
-    if (seen) samples.push({ atMs: performance.now() - t0, lag: truth.frame - seen.frame, rss: rssBytes(qemuPid) });
+    if (seen)
+      samples.push({ atMs: performance.now() - t0, lag: truth.frame - seen.frame, rss: rssBytes(qemuPid) });
     await new Promise((r) => setTimeout(r, SAMPLE_MS));
   }
   const after = await captureMetrics();

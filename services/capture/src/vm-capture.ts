@@ -107,7 +107,10 @@ export class VmCapture {
         if (error instanceof ListenerBacklogReset) {
           // Warned about once; the count is in capture_listener_resets_total.
           const log = this.backlogResets++ === 0 ? 'warn' : 'debug';
-          this.opts.logger[log]({ console: id, reason: error.message }, 'listener link dropped; registering again');
+          this.opts.logger[log](
+            { console: id, reason: error.message },
+            'listener link dropped; registering again',
+          );
           this.retry(id, 0);
           return;
         }
