@@ -20,11 +20,17 @@ export class BacklogProbe {
   private sentBytes = 0;
   private readonly timer: NodeJS.Timeout;
 
-  /** `onWaiting(seconds)`: called each interval while a ping still waits for its reply. */
+  /**
+   * `onWaiting(seconds)`: called each interval while a ping still waits for its reply;
+   * `onMeasured(backlog)`: called with each ping's result.
+   */
   constructor(
     private readonly connection: ListenerConnection,
     intervalMs: number,
-    private readonly onWaiting: (seconds: number) => void = () => undefined,
+    private readonly handlers: {
+      onWaiting?: (seconds: number) => void;
+      onMeasured?: (backlog: Backlog) => void;
+    } = {},
   ) {
     this.timer = setInterval(() => {
       this.send();
@@ -35,7 +41,7 @@ export class BacklogProbe {
   private send(): void {
     if (this.connection.isClosed) return;
     if (this.sentMs !== undefined) {
-      this.onWaiting(this.pendingSeconds());
+      this.handlers.onWaiting?.(this.pendingSeconds());
       return;
     }
     const sentMs = performance.now();
@@ -47,6 +53,7 @@ export class BacklogProbe {
         bytes: this.connection.bytesReceived - this.sentBytes,
       };
       this.sentMs = undefined;
+      this.handlers.onMeasured?.(this.last);
     });
   }
 

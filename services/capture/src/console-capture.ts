@@ -25,6 +25,11 @@ const { CursorShape, CursorPosition } = qemu_webrtc.v1;
 const MAX_CURSOR = 512;
 /** How often QEMU's backlog is measured (a ping on the listener link). */
 const BACKLOG_PROBE_MS = 250;
+/**
+ * More frames than this queued ahead of a ping: QEMU does not flow-control (9.2+ drops queued updates
+ * a newer scanout replaces, so it never holds more than about one frame and its updates for us).
+ */
+const NO_FLOW_CONTROL_FRAMES = 4;
 
 /**
  * Why capture dropped its own listener link: QEMU had queued too much for it. Registering again
@@ -51,8 +56,11 @@ export interface ConsoleCaptureOptions {
    * and registers again (QEMU before 9.2 queues inline updates without limit); 0: never.
    */
   maxBacklogS: number;
-  /** Called on the first inline Scanout/Update of this link (QEMU did not take Listener.Unix.Map). */
-  onInlinePixels: () => void;
+  /**
+   * Called when QEMU shows it does not flow-control this link (it queued several frames for us);
+   * `evidence` says what was seen. May be called more than once.
+   */
+  onNoFlowControl: (evidence: string) => void;
   metrics: CaptureMetrics;
   logger: Logger;
 }
@@ -71,7 +79,8 @@ export class ConsoleCapture extends EventEmitter<Events> {
   private readonly publisher: FramePublisher;
   private readonly connection: ListenerConnection;
   private readonly backlog: BacklogProbe;
-  private sawInline = false;
+  /** QEMU shared its framebuffer on this link (Listener.Unix.Map, QEMU 9.2+). */
+  private sawMap = false;
   private readonly logger: Logger;
   private readonly offered: string[];
   private cursorSerial = 0;
@@ -99,8 +108,17 @@ export class ConsoleCapture extends EventEmitter<Events> {
       this.teardown();
       this.emit('closed', error);
     });
-    this.backlog = new BacklogProbe(this.connection, BACKLOG_PROBE_MS, (seconds) => {
-      this.onBehind(seconds);
+    this.backlog = new BacklogProbe(this.connection, BACKLOG_PROBE_MS, {
+      onWaiting: (seconds) => {
+        this.onBehind(seconds);
+      },
+      onMeasured: ({ bytes }) => {
+        const g = this.surface.geometry;
+        const frames = g ? bytes / (g.stride * g.height) : 0;
+        if (!this.sawMap && frames > NO_FLOW_CONTROL_FRAMES) {
+          this.opts.onNoFlowControl(`it had ${frames.toFixed(0)} frames queued for capture`);
+        }
+      },
     });
     opts.metrics.backlogs.set(opts.console.id, this.readBacklog);
   }
@@ -112,6 +130,7 @@ export class ConsoleCapture extends EventEmitter<Events> {
     const max = this.opts.maxBacklogS;
     if (max <= 0 || seconds <= max || this.surface.kind !== 'inline') return;
     const backlog = this.backlog.current();
+    if (!this.sawMap) this.opts.onNoFlowControl(`it fell over ${max} s behind`);
     this.opts.metrics.listenerResets.inc({ reason: 'backlog' });
     this.connection.close(
       new ListenerBacklogReset(
@@ -208,10 +227,7 @@ export class ConsoleCapture extends EventEmitter<Events> {
   private onListenerCall(call: IncomingCall, receivedUs: number, consumed: Set<number>): void {
     const b = call.body;
     const n = (i: number): number => b[i] as number;
-    if (!this.sawInline && (call.member === 'Scanout' || call.member === 'Update')) {
-      this.sawInline = true;
-      this.opts.onInlinePixels();
-    }
+    if (call.member === 'ScanoutMap') this.sawMap = true;
     switch (call.member) {
       case 'Scanout':
         this.setEnabled(true);

@@ -40,7 +40,7 @@ export class VmCapture {
   readonly captures = new Map<number, ConsoleCapture>();
   private readonly infos = new Map<number, qemu_webrtc.v1.IConsoleInfo>();
   private stopped = false;
-  private warnedInline = false;
+  private warnedOld = false;
   private backlogResets = 0;
   private readonly retries = new Set<NodeJS.Timeout>();
   private readonly onMessage = (msg: dbus.Message): void => {
@@ -81,6 +81,8 @@ export class VmCapture {
     const console = new QemuConsole(this.opts.bus, id);
     const info = await this.refreshInfo(id);
     if (!info?.graphic) return; // text consoles have no framebuffer to capture
+    // MultiTouch came with QEMU 8.1: a graphic console without it is older still.
+    if (!info.hasMultitouch) this.warnOldQemu('its consoles have no MultiTouch, so it is older than 8.1');
     try {
       const capture = await ConsoleCapture.start({
         console,
@@ -92,8 +94,8 @@ export class VmCapture {
         maxFps: this.opts.config.CAPTURE_MAX_FPS,
         offerUnixMap: this.opts.config.OFFER_UNIX_MAP,
         maxBacklogS: this.opts.config.CAPTURE_MAX_BACKLOG_S,
-        onInlinePixels: () => {
-          this.onInlinePixels();
+        onNoFlowControl: (evidence) => {
+          this.warnOldQemu(evidence);
         },
         dmabuf: this.opts.dmabuf,
         metrics: this.opts.metrics,
@@ -131,15 +133,14 @@ export class VmCapture {
     this.retries.add(timer);
   }
 
-  /** QEMU sends a console's pixels inline: said once per QEMU, plainly, when Unix.Map was offered. */
-  private onInlinePixels(): void {
-    if (this.warnedInline || !this.opts.config.OFFER_UNIX_MAP) return;
-    this.warnedInline = true;
+  /** Says once per QEMU, plainly, that it cannot flow-control its display and what to do. */
+  private warnOldQemu(evidence: string): void {
+    if (this.warnedOld) return;
+    this.warnedOld = true;
     this.opts.logger.warn(
-      { vmId: this.vmId, maxBacklogS: this.opts.config.CAPTURE_MAX_BACKLOG_S },
-      'QEMU is too old to flow-control its D-Bus display: it sends the pixels inline instead of ' +
-        'sharing its framebuffer (it did not take Listener.Unix.Map, so it is older than 9.2). ' +
-        'Such a QEMU queues every screen update in its own memory while capture falls behind. ' +
+      { vmId: this.vmId, evidence, maxBacklogS: this.opts.config.CAPTURE_MAX_BACKLOG_S },
+      `QEMU is too old to flow-control its D-Bus display (${evidence}): before 9.2 QEMU queues ` +
+        'every screen update in its own memory while capture falls behind, and the picture lags. ' +
         'Capture reads continuously and drops and re-registers its listener when QEMU is more than ' +
         'CAPTURE_MAX_BACKLOG_S seconds behind, which bounds that memory but makes the picture jump. ' +
         'Use QEMU 9.2 or newer.',
