@@ -403,7 +403,9 @@ export class ConsoleCapture extends EventEmitter<Events> {
   private teardown(): void {
     this.backlog.stop();
     if (this.opts.metrics.backlogs.get(this.consoleId) === this.readBacklog) {
-      this.opts.metrics.backlogs.delete(this.consoleId);
+      // Until the next link of this console (or VmCapture.stop), the gauges show this link's last.
+      const last = this.backlog.current();
+      this.opts.metrics.backlogs.set(this.consoleId, () => last);
     }
     this.publisher.destroy();
     this.releaseDmabuf();

@@ -209,5 +209,6 @@ export class VmCapture {
     for (const t of this.retries) clearTimeout(t);
     for (const capture of this.captures.values()) capture.close();
     this.captures.clear();
+    for (const id of this.infos.keys()) this.opts.metrics.backlogs.delete(id);
   }
 }
