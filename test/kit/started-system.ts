@@ -53,13 +53,22 @@ export class StartedSystem {
   /** Starts the system and waits for its ready line (a QEMU boot and four services: generous). */
   static async start(
     args: readonly string[],
-    opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; logLimit?: number } = {},
+    opts: {
+      env?: NodeJS.ProcessEnv;
+      timeoutMs?: number;
+      /** Every chunk start.mjs prints (stdout and stderr: its own and every child's), from the first. */
+      onOutput?: (chunk: string) => void;
+    } = {},
   ): Promise<StartedSystem> {
     const proc = new ManagedProcess('start.mjs', process.execPath, [startScriptPath, ...args], {
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
-      // Only the tail of the output is kept: a test that counts log lines asks for enough.
-      logLimit: opts.logLimit ?? 256 * 1024,
+      logLimit: 256 * 1024,
     });
+    const onOutput = opts.onOutput;
+    if (onOutput) {
+      proc.child.stdout?.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));
+      proc.child.stderr?.on('data', (chunk: Buffer) => onOutput(chunk.toString('utf8')));
+    }
     const system = new StartedSystem(proc);
     try {
       await system.waitForEvent('the ready line', (e) => e.event === 'ready', opts.timeoutMs ?? 60_000);
