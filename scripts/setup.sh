@@ -42,6 +42,9 @@ if [ ${#missing[@]} -gt 0 ] || [ ${#missing_bp[@]} -gt 0 ]; then
   if [ ${#missing[@]} -gt 0 ]; then as_root apt-get install -y -q "${missing[@]}"; fi
 fi
 
+# Bookworm's QEMU 7.2 unpacked beside QEMU 10 (tests of a QEMU without display flow control).
+bash scripts/setup-qemu-7.2.sh
+
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then echo "Node.js >= 20 is needed, found $(node --version)" >&2; exit 1; fi
 node_include="$(dirname "$(dirname "$(command -v node)")")/include/node"

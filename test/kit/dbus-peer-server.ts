@@ -228,6 +228,20 @@ export class DbusPeerServer extends EventEmitter<Events> {
       return;
     }
     if (message.type === MessageType.methodCall) {
+      if (message.interface === 'org.freedesktop.DBus.Peer' && message.member === 'Ping') {
+        // GDBus answers Ping on every connection, QEMU's listener links too (capture's backlog probe).
+        if ((message.flags & FLAG_NO_REPLY_EXPECTED) === 0 && !this.closed) {
+          void this.write({
+            type: MessageType.methodReturn,
+            serial: this.serial++,
+            flags: FLAG_NO_REPLY_EXPECTED,
+            replySerial: message.serial,
+            signature: '',
+            body: [],
+          }).catch(() => undefined);
+        }
+        return;
+      }
       if (this.listenerCount('call') > 0) this.emit('call', message);
       else if ((message.flags & FLAG_NO_REPLY_EXPECTED) === 0) {
         this.replyError(

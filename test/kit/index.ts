@@ -4,6 +4,7 @@ export * from './guest-screen.js';
 export * from './managed-process.js';
 export * from './nats-server.js';
 export * from './qemu.js';
+export * from './qemu-install.js';
 export * from './guest-qemu-args.js';
 export * from './qmp.js';
 export * from './temp-dir.js';

@@ -1,6 +1,7 @@
 import { chownSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { guestKernelPath, guestQemuArgs, type GuestVideo } from './guest-qemu-args.js';
 import { ManagedProcess, type RunAs } from './managed-process.js';
+import { qemuInstall, type QemuRelease } from './qemu-install.js';
 import { QmpClient } from './qmp.js';
 import type { TempDir } from './temp-dir.js';
 
@@ -16,6 +17,9 @@ export interface QemuOptions {
   displayOptions?: string;
   /** More QEMU arguments (devices). */
   extraArgs?: string[];
+  /** Which QEMU: the system's (10, default) or bookworm's 7.2 (no display flow control). */
+  qemu?: QemuRelease;
+  /** A QEMU binary to run instead (its own firmware and modules found by itself). */
   binary?: string;
   name?: string;
   /** Run QEMU as this user (needs root); `dir` is handed to it for the QMP socket and serial log. */
@@ -45,7 +49,9 @@ export class QemuVm {
     const stamp = `${Date.now()}-${process.hrtime.bigint()}`;
     const qmpPath = dir.join(`qmp-${stamp}.sock`);
     const serialPath = dir.join(`serial-${stamp}.log`);
+    const install = qemuInstall(opts.qemu ?? 'system');
     const args = [
+      ...install.args,
       ...guestQemuArgs({
         name: opts.name ?? 'test-guest',
         width: opts.width ?? 1280,
@@ -63,12 +69,10 @@ export class QemuVm {
       ...(opts.extraArgs ?? []),
     ];
     if (opts.runAs) chownSync(dir.path, opts.runAs.uid, opts.runAs.gid);
-    const proc = new ManagedProcess(
-      'qemu',
-      opts.binary ?? 'qemu-system-x86_64',
-      args,
-      opts.runAs ? { runAs: opts.runAs } : {},
-    );
+    const proc = new ManagedProcess('qemu', opts.binary ?? install.binary, args, {
+      env: { ...process.env, ...install.env },
+      ...(opts.runAs ? { runAs: opts.runAs } : {}),
+    });
     try {
       const exitedEarly = proc.exited.then(({ code }) =>
         Promise.reject(new Error(`QEMU exited with code ${code}`)),

@@ -46,6 +46,8 @@ export interface WireMessage {
   body: unknown[];
   /** The file descriptors this message carries (the receiver owns them). */
   fds: number[];
+  /** The message's size on the wire, in bytes. */
+  bytes: number;
 }
 
 /** The part of usocket's socket the reader needs: bytes and fds read separately. */
@@ -131,6 +133,7 @@ export function createWireReader(
           signature,
           body,
           fds,
+          bytes: 16 + total,
         };
       } catch (error) {
         failed = true;

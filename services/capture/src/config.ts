@@ -17,6 +17,11 @@ export const captureConfigShape = {
   CAPTURE_MAX_FPS: z.coerce.number().min(1).max(240).default(60),
   /** Offer Listener.Unix.Map so QEMU 9.2+ shares its framebuffer memory instead of copying. */
   OFFER_UNIX_MAP: envBoolean.default(true),
+  /**
+   * Seconds QEMU may fall behind on a link carrying inline pixels (QEMU before 9.2 queues them
+   * without limit) before capture drops the link and registers again, emptying QEMU's queue; 0: never.
+   */
+  CAPTURE_MAX_BACKLOG_S: z.coerce.number().min(0).max(3600).default(1),
   /** DRM render node for DMA-BUF import (gl=on); default: Mesa's surfaceless platform. */
   EGL_DEVICE: z.string().optional(),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9101),

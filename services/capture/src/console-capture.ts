@@ -10,6 +10,7 @@ import {
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { IFACE, LISTENER_PATH, type QemuConsole } from '@qemu-webrtc/qemu-dbus';
+import { BacklogProbe } from './backlog-probe.js';
 import { ConsoleSurface } from './console-surface.js';
 import type { DmabufReader } from './dmabuf-reader.js';
 import { FramePublisher } from './frame-publisher.js';
@@ -22,6 +23,21 @@ import type { PublishGate } from './publish-gate.js';
 
 const { CursorShape, CursorPosition } = qemu_webrtc.v1;
 const MAX_CURSOR = 512;
+/** How often QEMU's backlog is measured (a ping on the listener link). */
+const BACKLOG_PROBE_MS = 250;
+/**
+ * More frames than this queued ahead of a ping: QEMU does not flow-control (9.2+ drops queued updates
+ * a newer scanout replaces, so it never holds more than about one frame and its updates for us).
+ */
+const NO_FLOW_CONTROL_FRAMES = 4;
+
+/**
+ * Why capture dropped its own listener link: QEMU had queued too much for it. Registering again
+ * empties QEMU's queue (it frees what it queued for the old link) and starts with a fresh Scanout.
+ */
+export class ListenerBacklogReset extends Error {
+  override readonly name = 'ListenerBacklogReset';
+}
 
 export interface ConsoleCaptureOptions {
   console: QemuConsole;
@@ -35,6 +51,16 @@ export interface ConsoleCaptureOptions {
   offerUnixMap: boolean;
   /** Reads DMA-BUF scanouts (gl=on); created on first use. */
   dmabuf: () => DmabufReader;
+  /**
+   * Seconds QEMU may be behind on a link that carries inline pixels before capture drops the link
+   * and registers again (QEMU before 9.2 queues inline updates without limit); 0: never.
+   */
+  maxBacklogS: number;
+  /**
+   * Called when QEMU shows it does not flow-control this link (it queued several frames for us);
+   * `evidence` says what was seen. May be called more than once.
+   */
+  onNoFlowControl: (evidence: string) => void;
   metrics: CaptureMetrics;
   logger: Logger;
 }
@@ -52,6 +78,9 @@ export class ConsoleCapture extends EventEmitter<Events> {
   readonly surface = new ConsoleSurface();
   private readonly publisher: FramePublisher;
   private readonly connection: ListenerConnection;
+  private readonly backlog: BacklogProbe;
+  /** QEMU shared its framebuffer on this link (Listener.Unix.Map, QEMU 9.2+). */
+  private sawMap = false;
   private readonly logger: Logger;
   private readonly offered: string[];
   private cursorSerial = 0;
@@ -79,6 +108,36 @@ export class ConsoleCapture extends EventEmitter<Events> {
       this.teardown();
       this.emit('closed', error);
     });
+    this.backlog = new BacklogProbe(this.connection, BACKLOG_PROBE_MS, {
+      onWaiting: (seconds) => {
+        this.onBehind(seconds);
+      },
+      onMeasured: ({ bytes }) => {
+        const g = this.surface.geometry;
+        const frames = g ? bytes / (g.stride * g.height) : 0;
+        if (!this.sawMap && frames > NO_FLOW_CONTROL_FRAMES) {
+          this.opts.onNoFlowControl(`it had ${frames.toFixed(0)} frames queued for capture`);
+        }
+      },
+    });
+    opts.metrics.backlogs.set(opts.console.id, this.readBacklog);
+  }
+
+  private readonly readBacklog = (): ReturnType<BacklogProbe['current']> => this.backlog.current();
+
+  /** A ping has waited `seconds` for QEMU's reply: everything QEMU queued before it is older still. */
+  private onBehind(seconds: number): void {
+    const max = this.opts.maxBacklogS;
+    if (max <= 0 || seconds <= max || this.surface.kind !== 'inline') return;
+    const backlog = this.backlog.current();
+    if (!this.sawMap) this.opts.onNoFlowControl(`it fell over ${max} s behind`);
+    this.opts.metrics.listenerResets.inc({ reason: 'backlog' });
+    this.connection.close(
+      new ListenerBacklogReset(
+        `QEMU is over ${seconds.toFixed(1)} s behind (${Math.round(backlog.bytes / 1e6)} MB read since); ` +
+          "dropping the listener link empties QEMU's queue",
+      ),
+    );
   }
 
   /** Registers the listener; resolves once QEMU accepted it. */
@@ -168,6 +227,7 @@ export class ConsoleCapture extends EventEmitter<Events> {
   private onListenerCall(call: IncomingCall, receivedUs: number, consumed: Set<number>): void {
     const b = call.body;
     const n = (i: number): number => b[i] as number;
+    if (call.member === 'ScanoutMap') this.sawMap = true;
     switch (call.member) {
       case 'Scanout':
         this.setEnabled(true);
@@ -341,6 +401,12 @@ export class ConsoleCapture extends EventEmitter<Events> {
   }
 
   private teardown(): void {
+    this.backlog.stop();
+    if (this.opts.metrics.backlogs.get(this.consoleId) === this.readBacklog) {
+      // Until the next link of this console (or VmCapture.stop), the gauges show this link's last.
+      const last = this.backlog.current();
+      this.opts.metrics.backlogs.set(this.consoleId, () => last);
+    }
     this.publisher.destroy();
     this.releaseDmabuf();
   }

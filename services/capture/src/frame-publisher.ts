@@ -128,7 +128,7 @@ export class FramePublisher {
     this.generation++;
     this.ring = FrameRingWriter.create({
       dir: this.opts.ringDir,
-      // Never a name used before: encoders cache open rings by name.
+      // Never a name used before (this process or another): encoders cache open rings by name.
       name: uniqueRingName(ringLabel(this.opts.vmId, this.opts.consoleId)),
       width: g.width,
       height: g.height,

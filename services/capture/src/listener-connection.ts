@@ -32,6 +32,10 @@ export class ListenerConnection extends EventEmitter<Events> {
   private serial = 1;
   private closed = false;
   private readonly ready: Promise<void>;
+  /** Replies we wait for, by the serial of our call. */
+  private readonly pending = new Map<number, (ok: boolean) => void>();
+  /** Bytes of every message QEMU sent so far. */
+  bytesReceived = 0;
 
   constructor(fd: number) {
     super();
@@ -84,9 +88,15 @@ export class ListenerConnection extends EventEmitter<Events> {
   }
 
   private onMessage(message: WireMessage): void {
+    this.bytesReceived += message.bytes;
     if (message.type !== MessageType.methodCall) {
       for (const fd of message.fds) closeFd(fd);
-      return; // replies to nothing we sent, signals: ignore
+      const done = message.replySerial !== undefined ? this.pending.get(message.replySerial) : undefined;
+      if (done && message.replySerial !== undefined) {
+        this.pending.delete(message.replySerial);
+        done(message.type === MessageType.methodReturn);
+      }
+      return; // signals, replies to nothing we wait for: ignore
     }
     this.emit('call', { ...message, wantsReply: (message.flags & FLAG_NO_REPLY_EXPECTED) === 0 });
   }
@@ -102,13 +112,24 @@ export class ListenerConnection extends EventEmitter<Events> {
     this.send({ type: MessageType.error, replySerial: call.serial, errorName, signature: 's', body: [text] });
   }
 
-  private send(message: Record<string, unknown>): void {
+  /**
+   * Calls org.freedesktop.DBus.Peer.Ping on QEMU (GDBus answers it on any connection).
+   * `onReply(ok)` runs when the reply (or an error reply) arrives, never when the link closes first.
+   * QEMU queues the reply behind everything it has queued for us: the round trip measures its backlog.
+   */
+  ping(onReply: (ok: boolean) => void): void {
     if (this.closed) return;
-    const [data, fds] = marshallCompat.marshallMessage({
-      ...message,
-      serial: this.serial++,
-      flags: FLAG_NO_REPLY_EXPECTED,
-    });
+    const serial = this.serial;
+    this.pending.set(serial, onReply);
+    this.send(
+      { type: MessageType.methodCall, path: '/', interface: 'org.freedesktop.DBus.Peer', member: 'Ping' },
+      0,
+    );
+  }
+
+  private send(message: Record<string, unknown>, flags = FLAG_NO_REPLY_EXPECTED): void {
+    if (this.closed) return;
+    const [data, fds] = marshallCompat.marshallMessage({ ...message, serial: this.serial++, flags });
     this.socket.write({ data, fds });
   }
 
@@ -116,6 +137,7 @@ export class ListenerConnection extends EventEmitter<Events> {
   close(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.pending.clear();
     this.socket.destroy();
     this.emit('close', error);
   }

@@ -11,7 +11,7 @@ import {
   type MessageBus,
 } from '@qemu-webrtc/qemu-dbus';
 import type { CaptureConfig } from './config.js';
-import { ConsoleCapture } from './console-capture.js';
+import { ConsoleCapture, ListenerBacklogReset } from './console-capture.js';
 import type { DmabufReader } from './dmabuf-reader.js';
 import type { CaptureMetrics } from './metrics.js';
 import type { PublishGate } from './publish-gate.js';
@@ -34,6 +34,8 @@ export class VmCapture {
   readonly captures = new Map<number, ConsoleCapture>();
   private readonly infos = new Map<number, qemu_webrtc.v1.IConsoleInfo>();
   private stopped = false;
+  private warnedOld = false;
+  private backlogResets = 0;
   private readonly retries = new Set<NodeJS.Timeout>();
   private readonly onMessage = (msg: dbus.Message): void => {
     if (msg.member === 'PropertiesChanged' && msg.path.startsWith('/org/qemu/Display1/Console_')) {
@@ -73,6 +75,8 @@ export class VmCapture {
     const console = new QemuConsole(this.opts.bus, id);
     const info = await this.refreshInfo(id);
     if (!info?.graphic) return; // text consoles have no framebuffer to capture
+    // MultiTouch came with QEMU 8.1: a graphic console without it is older still.
+    if (!info.hasMultitouch) this.warnOldQemu('its consoles have no MultiTouch, so it is older than 8.1');
     try {
       const capture = await ConsoleCapture.start({
         console,
@@ -83,6 +87,10 @@ export class VmCapture {
         ringSlots: this.opts.config.RING_SLOTS,
         maxFps: this.opts.config.CAPTURE_MAX_FPS,
         offerUnixMap: this.opts.config.OFFER_UNIX_MAP,
+        maxBacklogS: this.opts.config.CAPTURE_MAX_BACKLOG_S,
+        onNoFlowControl: (evidence) => {
+          this.warnOldQemu(evidence);
+        },
         dmabuf: this.opts.dmabuf,
         metrics: this.opts.metrics,
         logger: this.opts.logger.child({ vmId: this.vmId }),
@@ -92,6 +100,16 @@ export class VmCapture {
       capture.on('closed', (error) => {
         this.captures.delete(id);
         if (this.stopped) return;
+        if (error instanceof ListenerBacklogReset) {
+          // Warned about once; the count is in capture_listener_resets_total.
+          const log = this.backlogResets++ === 0 ? 'warn' : 'debug';
+          this.opts.logger[log](
+            { console: id, reason: error.message },
+            'listener link dropped; registering again',
+          );
+          this.retry(id, 0);
+          return;
+        }
         this.opts.logger.warn({ console: id, err: error }, 'display listener closed; registering again');
         this.retry(id);
       });
@@ -101,12 +119,26 @@ export class VmCapture {
     }
   }
 
-  private retry(id: number): void {
+  private retry(id: number, delayMs = RETRY_MS): void {
     const timer = setTimeout(() => {
       this.retries.delete(timer);
       void this.startConsole(id);
-    }, RETRY_MS);
+    }, delayMs);
     this.retries.add(timer);
+  }
+
+  /** Says once per QEMU, plainly, that it cannot flow-control its display and what to do. */
+  private warnOldQemu(evidence: string): void {
+    if (this.warnedOld) return;
+    this.warnedOld = true;
+    this.opts.logger.warn(
+      { vmId: this.vmId, evidence, maxBacklogS: this.opts.config.CAPTURE_MAX_BACKLOG_S },
+      `QEMU is too old to flow-control its D-Bus display (${evidence}): before 9.2 QEMU queues ` +
+        'every screen update in its own memory while capture falls behind, and the picture lags. ' +
+        'Capture reads continuously and drops and re-registers its listener when QEMU is more than ' +
+        'CAPTURE_MAX_BACKLOG_S seconds behind, which bounds that memory but makes the picture jump. ' +
+        'Use QEMU 9.2 or newer.',
+    );
   }
 
   /** Reads a console's properties and publishes its ConsoleInfo. */
@@ -171,5 +203,6 @@ export class VmCapture {
     for (const t of this.retries) clearTimeout(t);
     for (const capture of this.captures.values()) capture.close();
     this.captures.clear();
+    for (const id of this.infos.keys()) this.opts.metrics.backlogs.delete(id);
   }
 }
