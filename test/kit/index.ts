@@ -18,3 +18,4 @@ export * from './netns.js';
 export * from './capture-process.js';
 export * from './guest-ring-frames.js';
 export * from './guest-pattern.js';
+export * from './encoder-process.js';
