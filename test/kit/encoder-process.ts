@@ -15,7 +15,10 @@ export const encoderAddonPath = fileURLToPath(
   new URL('../../../services/encoder/native/build/Release/encoder.node', import.meta.url),
 );
 
-/** What services/encoder/src/native.ts says of a decoded picture ('bgra': width * 4 bytes a row). */
+/**
+ * What services/encoder/src/native.ts says of a decoded picture. 'bgra': width * 4 bytes a row;
+ * 'i420': the planes, rows packed: Y (width x height), U and V (ceil(width/2) x ceil(height/2)).
+ */
 export interface DecodedPicture {
   width: number;
   height: number;
@@ -31,14 +34,14 @@ export interface H264Decoder {
   close(): void;
 }
 
-/** libavcodec's H.264 decoder (the encoder addon's), converting to BGRA with the stream's matrix. */
-export function createH264Decoder(threads = 1): H264Decoder {
+/** libavcodec's H.264 decoder (the encoder addon's); 'bgra' converts with the stream's matrix. */
+export function createH264Decoder(format: 'bgra' | 'i420' = 'bgra', threads = 1): H264Decoder {
   if (!existsSync(encoderAddonPath))
     throw new Error(`encoder addon not built: ${encoderAddonPath} (run pnpm build)`);
   const addon = createRequire(import.meta.url)(encoderAddonPath) as {
-    H264Decoder: new (options: { format: 'bgra'; threads: number }) => H264Decoder;
+    H264Decoder: new (options: { format: 'bgra' | 'i420'; threads: number }) => H264Decoder;
   };
-  return new addon.H264Decoder({ format: 'bgra', threads });
+  return new addon.H264Decoder({ format, threads });
 }
 
 export interface EncoderProcessOptions {
