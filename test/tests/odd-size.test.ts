@@ -21,7 +21,6 @@ import {
   waitFor,
   type DecodedPicture,
   type GuestScreenImage,
-  type GuestStatus,
 } from '../kit/index.js';
 
 const { EncodedFrame } = qemu_webrtc.v1;
@@ -35,7 +34,7 @@ const VM_ID = 'test-vm';
  * the tolerance is only coding loss; a wrong colour on a line (the bug this guards: the last column
  * taking half its chroma from the next row's first pixel) is far over it.
  */
-const EDGE_TOLERANCE = 7;
+const EDGE_TOLERANCE = 6;
 
 interface Decoded {
   picture: DecodedPicture;
@@ -157,7 +156,7 @@ for (const [width, height] of [
         // In order, one at a time: the decoder keeps the reference pictures.
         decoding = decoding.then(async () => {
           try {
-            for (const picture of await decoder.decode(au.data, Number(au.ptsUs))) {
+            for (const picture of await decoder.decode(au.data, au.ptsUs)) {
               decoded.push({ picture, au });
               if (decoded.length > 4) decoded.shift(); // 4 MB each: keep the newest only
             }
@@ -183,7 +182,7 @@ for (const [width, height] of [
     const encoder = await EncoderProcess.start({
       natsUrl: nats.url,
       ringDir: dir.path,
-      env: { ENCODER_RENDITIONS: 'full:1:20000000' },
+      env: { ENCODER_RENDITIONS: 'full:1:50000000' },
     });
     cleanups.push(() => encoder.stop());
 
