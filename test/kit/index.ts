@@ -19,3 +19,4 @@ export * from './capture-process.js';
 export * from './guest-ring-frames.js';
 export * from './guest-pattern.js';
 export * from './encoder-process.js';
+export * from './bt709.js';

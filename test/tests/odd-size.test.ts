@@ -19,6 +19,7 @@ import {
   TempDir,
   readGuestStatus,
   waitFor,
+  yuv709,
   type DecodedPicture,
   type GuestScreenImage,
 } from '../kit/index.js';
@@ -39,16 +40,6 @@ const EDGE_TOLERANCE = 6;
 interface Decoded {
   picture: DecodedPicture;
   au: qemu_webrtc.v1.EncodedFrame;
-}
-
-/** BT.709 limited-range Y, U and V of an R, G, B pixel. */
-function yuv709(r: number, g: number, b: number): [number, number, number] {
-  const y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  return [
-    16 + (219 * y) / 255,
-    128 + (224 * (b - y)) / (1.8556 * 255),
-    128 + (224 * (r - y)) / (1.5748 * 255),
-  ];
 }
 
 /** A decoded I420 picture's planes, and the screendump's pixels as BT.709 YUV. */
