@@ -1,4 +1,4 @@
-import { containBox, toConsole, type ContentBox } from './geometry.js';
+import { containBox, toConsole, withoutPadding, type ContentBox } from './geometry.js';
 
 /** Input messages the server accepts on the "input" DataChannel (see the server's input.ts). */
 export type InputMessage =
@@ -88,14 +88,12 @@ export class InputCapture {
     this.geometry = geometry;
   }
 
-  /** Where the picture is inside the stage (CSS pixels). */
+  /** Where the console's picture is inside the stage (CSS pixels), the coded padding left out. */
   box(): ContentBox {
-    return containBox(
-      this.stage.clientWidth,
-      this.stage.clientHeight,
-      this.video.videoWidth,
-      this.video.videoHeight,
-    );
+    const { videoWidth, videoHeight } = this.video;
+    const box = containBox(this.stage.clientWidth, this.stage.clientHeight, videoWidth, videoHeight);
+    const g = this.geometry;
+    return g ? withoutPadding(box, videoWidth, videoHeight, g.width, g.height) : box;
   }
 
   private now(): number {
