@@ -366,6 +366,43 @@ describe('H264Encoder (libx264)', () => {
     }
   });
 
+  test('scaled from an odd width (1023x767 -> 512x384): no colour from past the row end', async () => {
+    // Grey everywhere but a red first column: the right edge must stay grey (swscale's pair-wise
+    // chroma input would average in the next row's red first pixel).
+    const encoder = new H264Encoder({
+      width: 1023,
+      height: 767,
+      outputWidth: 512,
+      outputHeight: 384,
+      fps: 30,
+      bitrateBps: 8_000_000,
+    });
+    try {
+      const data = Buffer.alloc(1023 * 767 * 4, 128);
+      for (let y = 0; y < 767; y++) data.set([0, 0, 255, 255], y * 1023 * 4);
+      const au = await encoder.encode({
+        data,
+        stride: 1023 * 4,
+        width: 1023,
+        height: 767,
+        format: 'bgrx',
+        ptsUs: 0,
+      });
+      assert.ok(au);
+      const [p] = await decodeAll([au]);
+      assert.ok(p);
+      const cw = 256;
+      let off = 0;
+      for (let j = 0; j < 192; j++) {
+        off += Math.abs((p.data[512 * 384 + j * cw + cw - 1] ?? 0) - 128);
+        off += Math.abs((p.data[512 * 384 + cw * 192 + j * cw + cw - 1] ?? 0) - 128);
+      }
+      assert.ok(off / 192 <= 2, `the last chroma column is off grey by ${(off / 192).toFixed(1)} (|U|+|V|)`);
+    } finally {
+      encoder.close();
+    }
+  });
+
   test('a scaled rendition: 1280x720 in, 640x360 out', async () => {
     const encoder = new H264Encoder({
       ...opts720,
