@@ -20,3 +20,5 @@ export * from './capture-process.js';
 export * from './guest-ring-frames.js';
 export * from './guest-pattern.js';
 export * from './encoder-announcer.js';
+export * from './encoder-process.js';
+export * from './bt709.js';

@@ -21,6 +21,8 @@ export interface PlayerHooks {
     inputOpen: boolean;
     /** Keyboard Lock is held (full screen). */
     keyboardLocked: boolean;
+    /** Key events not sent for want of a usable KeyboardEvent.code. */
+    droppedKeys: number;
     sendRaw(text: string): void;
   };
 }

@@ -16,6 +16,7 @@
         "src/js-bytes.cc",
         "src/js-error.cc",
         "src/promise-worker.cc",
+        "src/odd-edges.cc",
         "src/sws-converter.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { yuv709 } from '@qemu-webrtc/test/kit';
 
 import {
   H264Decoder,
@@ -68,7 +69,7 @@ function psnr(a: Uint8Array, aStride: number, b: Uint8Array, bStride: number, wi
 
 /** BT.709 limited-range luma of a BGRX pixel: what the encoder's Y plane should hold. */
 function luma709(b: number, g: number, r: number): number {
-  return 16 + (219 * (0.2126 * r + 0.7152 * g + 0.0722 * b)) / 255;
+  return yuv709(r, g, b)[0];
 }
 
 /**
@@ -321,6 +322,82 @@ describe('H264Encoder (libx264)', () => {
           `padding differs from the edge by ${column / 767}, ${row / 1023}`,
         );
       });
+    } finally {
+      encoder.close();
+    }
+  });
+
+  test('1023x767: the last column keeps its own colour (the conversion reads no pixel past a row)', async () => {
+    const encoder = new H264Encoder({ width: 1023, height: 767, fps: 30, bitrateBps: 20_000_000 });
+    try {
+      const { aus, sources } = await encodeFrames(encoder, 1023, 767, 0, 1);
+      const [p] = await decodeAll(aus);
+      const source = sources[0];
+      assert.ok(p && source);
+      const cw = 512;
+      const px = (x: number, y: number): [number, number, number] => {
+        const i = Math.min(y, 766) * 1023 * 4 + Math.min(x, 1022) * 4;
+        return yuv709(source[i + 2] ?? 0, source[i + 1] ?? 0, source[i] ?? 0);
+      };
+      // Mean |U| + |V| difference down chroma column i against the mean of its two source columns
+      // (the edge repeated past 1023), from the nearer of the two rows of each pair.
+      const columnError = (i: number): number => {
+        let sum = 0;
+        for (let j = 0; j < 384; j++) {
+          const u = p.data[1024 * 768 + j * cw + i] ?? 0;
+          const v = p.data[1024 * 768 + cw * 384 + j * cw + i] ?? 0;
+          sum += Math.min(
+            ...[2 * j, 2 * j + 1].map((y) => {
+              const [a, b] = [px(2 * i, y), px(2 * i + 1, y)];
+              return Math.abs(u - (a[1] + b[1]) / 2) + Math.abs(v - (a[2] + b[2]) / 2);
+            }),
+          );
+        }
+        return sum / 384;
+      };
+      const last = columnError(511);
+      const inner = columnError(400);
+      assert.ok(
+        last <= 6 && inner <= 6,
+        `chroma |U|+|V| error: last column ${last.toFixed(1)}, column 800 ${inner.toFixed(1)}`,
+      );
+    } finally {
+      encoder.close();
+    }
+  });
+
+  test('scaled from an odd width (1023x767 -> 512x384): no colour from past the row end', async () => {
+    // Grey everywhere but a red first column: the right edge must stay grey (swscale's pair-wise
+    // chroma input would average in the next row's red first pixel).
+    const encoder = new H264Encoder({
+      width: 1023,
+      height: 767,
+      outputWidth: 512,
+      outputHeight: 384,
+      fps: 30,
+      bitrateBps: 8_000_000,
+    });
+    try {
+      const data = Buffer.alloc(1023 * 767 * 4, 128);
+      for (let y = 0; y < 767; y++) data.set([0, 0, 255, 255], y * 1023 * 4);
+      const au = await encoder.encode({
+        data,
+        stride: 1023 * 4,
+        width: 1023,
+        height: 767,
+        format: 'bgrx',
+        ptsUs: 0,
+      });
+      assert.ok(au);
+      const [p] = await decodeAll([au]);
+      assert.ok(p);
+      const cw = 256;
+      let off = 0;
+      for (let j = 0; j < 192; j++) {
+        off += Math.abs((p.data[512 * 384 + j * cw + cw - 1] ?? 0) - 128);
+        off += Math.abs((p.data[512 * 384 + cw * 192 + j * cw + cw - 1] ?? 0) - 128);
+      }
+      assert.ok(off / 192 <= 2, `the last chroma column is off grey by ${(off / 192).toFixed(1)} (|U|+|V|)`);
     } finally {
       encoder.close();
     }

@@ -124,3 +124,66 @@ test('Keyboard Lock: in full screen the keyboard is locked and Escape and Meta r
     'Escape did not leave full screen',
   );
 });
+
+test('keys without a real Shift press: wrapped in Shift; stale Shift released; code-less keys dropped and counted', async (t) => {
+  const { s, events, browser } = await startConsole(t, 'shift-vm', {});
+  const page = await openPlayer(browser, s.baseUrl, 'shift-vm');
+  const warnings: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'warning') warnings.push(m.text());
+  });
+  const keys = (): string[] =>
+    events.flatMap((e) => (e.key ? [`${e.key.code}${e.key.down ? '+' : '-'}`] : []));
+  /** Dispatches keydown and keyup on the stage as an on-screen keyboard or a script would. */
+  const dispatch = (init: { key: string; code: string; shiftKey?: boolean }): Promise<void> =>
+    page.evaluate((i) => {
+      const stage = document.getElementById('stage');
+      if (!stage) throw new Error('no #stage');
+      for (const type of ['keydown', 'keyup'])
+        stage.dispatchEvent(new KeyboardEvent(type, { ...i, bubbles: true, cancelable: true }));
+    }, init);
+  const expectKeys = async (what: string, want: string[]): Promise<void> => {
+    const from = keys().length;
+    await waitFor(what, () => keys().length >= from + want.length);
+    await new Promise((r) => setTimeout(r, 300)); // nothing more arrives
+    assert.deepEqual(keys().slice(from), want, what);
+  };
+
+  // '!' typed with shiftKey set but no Shift keydown: Shift is pressed around the key.
+  let step = expectKeys('a Shift-wrapped Digit1', ['ShiftLeft+', 'Digit1+', 'ShiftLeft-', 'Digit1-']);
+  await dispatch({ key: '!', code: 'Digit1', shiftKey: true });
+  await step;
+
+  // A real Shift press: nothing added.
+  await page.locator('#stage').focus();
+  step = expectKeys('Shift+1 from the keyboard', ['ShiftLeft+', 'Digit1+', 'Digit1-', 'ShiftLeft-']);
+  await page.keyboard.down('Shift');
+  await page.keyboard.press('Digit1');
+  await page.keyboard.up('Shift');
+  await step;
+
+  // A Shift the page saw pressed but whose release it missed: released before the next key.
+  step = expectKeys('the stale Shift released before KeyA', ['ShiftRight+', 'ShiftRight-', 'KeyA+', 'KeyA-']);
+  await page.evaluate(() => {
+    document
+      .getElementById('stage')
+      ?.dispatchEvent(
+        new KeyboardEvent('keydown', { key: 'Shift', code: 'ShiftRight', shiftKey: true, bubbles: true }),
+      );
+  });
+  await dispatch({ key: 'a', code: 'KeyA', shiftKey: false });
+  await step;
+
+  // Android's composing keys: no usable code. Nothing is sent; counted, logged once.
+  const before = keys().length;
+  await dispatch({ key: 'Unidentified', code: '' });
+  await dispatch({ key: 'Unidentified', code: 'Unidentified' });
+  step = expectKeys('KeyB after the dropped keys', ['KeyB+', 'KeyB-']);
+  await dispatch({ key: 'b', code: 'KeyB' });
+  await step;
+  assert.equal(keys().length, before + 2, 'the code-less keys sent nothing');
+  assert.equal(await page.evaluate(() => (window as PlayerHooks).qemuWebrtc?.droppedKeys), 4);
+  const dropWarnings = warnings.filter((w) => w.includes('without a usable code'));
+  assert.equal(dropWarnings.length, 1, `one warning: ${warnings.join(' | ')}`);
+  assert.match(dropWarnings[0] ?? '', /paste-as-keys/);
+});

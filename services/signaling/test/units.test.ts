@@ -295,7 +295,7 @@ test('RTP timestamps: 90 kHz from microseconds, wrapped to 32 bits', () => {
 
 test('the page maps pointer positions through the letterbox to console pixels', async () => {
   // Compiled from web/src/geometry.ts by the web project.
-  const { containBox, toConsole } = (await import(
+  const { containBox, toConsole, withoutPadding } = (await import(
     new URL('../../web/dist/geometry.js', import.meta.url).href
   )) as {
     containBox: (
@@ -312,6 +312,13 @@ test('the page maps pointer positions through the letterbox to console pixels', 
       ch: number,
       clamp?: boolean,
     ) => { x: number; y: number } | undefined;
+    withoutPadding: (
+      box: { left: number; top: number; width: number; height: number },
+      vw: number,
+      vh: number,
+      cw: number,
+      ch: number,
+    ) => { left: number; top: number; width: number; height: number };
   };
   // A 1024x768 picture in a 1000x500 box: pillarboxed, scale 500/768.
   const box = containBox(1000, 500, 1024, 768);
@@ -333,4 +340,13 @@ test('the page maps pointer positions through the letterbox to console pixels', 
   // A half-size rendition still maps to the console's own pixels.
   const half = containBox(512, 384, 512, 384);
   assert.deepEqual(toConsole(256, 192, half, 1024, 768), { x: 512, y: 384 });
+  assert.equal(withoutPadding(half, 512, 384, 1024, 768), half, 'a scaled rendition has no padding');
+  // A 1023x767 console comes as 1024x768 video (4:2:0 padding): shown 1:1, video column c is console
+  // column c, and the padding column 1023 maps to no console pixel.
+  const odd = withoutPadding(containBox(1024, 768, 1024, 768), 1024, 768, 1023, 767);
+  assert.deepEqual(odd, { left: 0, top: 0, width: 1023, height: 767 });
+  for (const c of [0, 511, 1022])
+    assert.deepEqual(toConsole(c + 0.5, (c >> 1) + 0.5, odd, 1023, 767), { x: c, y: c >> 1 });
+  assert.equal(toConsole(1023.5, 10, odd, 1023, 767), undefined, 'the padding column');
+  assert.deepEqual(toConsole(1023.5, 766.5, odd, 1023, 767, true), { x: 1022, y: 766 }, 'clamped');
 });

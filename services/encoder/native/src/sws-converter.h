@@ -1,5 +1,6 @@
 // One libswscale context, rebuilt only when the geometry, formats or colour description change.
 // RGB <-> YUV conversions use an explicit matrix and range (BT.709 limited for what we encode).
+// RGB -> subsampled YUV at an odd width or height never reads past a row's end (odd-edges.h).
 #pragma once
 
 extern "C" {
@@ -7,9 +8,11 @@ extern "C" {
 }
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 struct SwsContext;
+class OddEdges;
 
 struct SwsSetup {
   int srcWidth = 0;
@@ -28,7 +31,7 @@ struct SwsSetup {
 
 class SwsConverter {
  public:
-  SwsConverter() = default;
+  SwsConverter();
   ~SwsConverter();
   SwsConverter(const SwsConverter&) = delete;
   SwsConverter& operator=(const SwsConverter&) = delete;
@@ -41,4 +44,6 @@ class SwsConverter {
  private:
   SwsContext* ctx_ = nullptr;
   SwsSetup setup_;
+  SwsSetup ctxSetup_;                // what ctx_ converts (the even part when edges_ is set)
+  std::unique_ptr<OddEdges> edges_;  // same-size RGB -> YUV with an odd side
 };

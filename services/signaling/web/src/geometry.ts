@@ -22,6 +22,29 @@ export function containBox(
 }
 
 /**
+ * The console's part of the picture. H.264 4:2:0 cannot code an odd size: a 1023x767 console
+ * arrives as 1024x768 video whose last column and row repeat the edge (the encoder's padding).
+ * When the video is exactly the console size rounded up to even, that padding is left out, so
+ * pointer positions map to console pixels exactly and the padding maps to none.
+ */
+export function withoutPadding(
+  box: ContentBox,
+  videoWidth: number,
+  videoHeight: number,
+  consoleWidth: number,
+  consoleHeight: number,
+): ContentBox {
+  const padded = (video: number, console: number): boolean => console % 2 === 1 && video === console + 1;
+  if (!padded(videoWidth, consoleWidth) && !padded(videoHeight, consoleHeight)) return box;
+  return {
+    left: box.left,
+    top: box.top,
+    width: padded(videoWidth, consoleWidth) ? (box.width * consoleWidth) / videoWidth : box.width,
+    height: padded(videoHeight, consoleHeight) ? (box.height * consoleHeight) / videoHeight : box.height,
+  };
+}
+
+/**
  * A point in the box (CSS pixels) to console pixels, or undefined when it is on the letterbox bars.
  * The picture may be a scaled rendition: coordinates are mapped to the console's own size.
  */

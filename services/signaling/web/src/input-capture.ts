@@ -1,4 +1,4 @@
-import { containBox, toConsole, type ContentBox } from './geometry.js';
+import { containBox, toConsole, withoutPadding, type ContentBox } from './geometry.js';
 
 /** Input messages the server accepts on the "input" DataChannel (see the server's input.ts). */
 export type InputMessage =
@@ -32,6 +32,17 @@ interface InputSink {
 }
 
 const KEY_CODE = /^[A-Za-z][A-Za-z0-9]{0,31}$/;
+const SHIFT_KEYS = ['ShiftLeft', 'ShiftRight'];
+const MODIFIER_KEYS = new Set([
+  ...SHIFT_KEYS,
+  'ControlLeft',
+  'ControlRight',
+  'AltLeft',
+  'AltRight',
+  'MetaLeft',
+  'MetaRight',
+  'CapsLock',
+]);
 
 /**
  * Turns the stage's keyboard, mouse, wheel and touch events into input messages: keys by
@@ -41,6 +52,8 @@ const KEY_CODE = /^[A-Za-z][A-Za-z0-9]{0,31}$/;
  */
 export class InputCapture {
   private readonly heldKeys = new Set<string>();
+  /** Key events dropped for having no usable KeyboardEvent.code (see onKey). */
+  droppedKeys = 0;
   private readonly heldButtons = new Set<number>();
   private readonly touchSlots = new Map<number, number>();
   private geometry: ConsoleGeometry | undefined;
@@ -75,28 +88,60 @@ export class InputCapture {
     this.geometry = geometry;
   }
 
-  /** Where the picture is inside the stage (CSS pixels). */
+  /** Where the console's picture is inside the stage (CSS pixels), the coded padding left out. */
   box(): ContentBox {
-    return containBox(
-      this.stage.clientWidth,
-      this.stage.clientHeight,
-      this.video.videoWidth,
-      this.video.videoHeight,
-    );
+    const { videoWidth, videoHeight } = this.video;
+    const box = containBox(this.stage.clientWidth, this.stage.clientHeight, videoWidth, videoHeight);
+    const g = this.geometry;
+    return g ? withoutPadding(box, videoWidth, videoHeight, g.width, g.height) : box;
   }
 
   private now(): number {
     return performance.timeOrigin + performance.now();
   }
 
+  /**
+   * Keys go to the guest as physical keys (KeyboardEvent.code), so the guest's own layout applies.
+   * Input without real key presses behind it is made to type what it says where it can:
+   * - shiftKey set on a key, but no Shift key seen pressed (scripted typing, on-screen and mobile
+   *   keyboards, IMEs: key '!', code 'Digit1'): the key's press is wrapped in a Shift press and
+   *   release. shiftKey clear while the page holds a Shift key (its release was missed): that
+   *   Shift is released first.
+   * - No usable code ('' or 'Unidentified', as Android's keyboards send while composing): nothing
+   *   is sent (a code-less key cannot be mapped to a physical key), the event is counted and the
+   *   first one logged. Text belongs to paste-as-keys (issue 16), not to key events.
+   */
   private onKey(e: KeyboardEvent, down: boolean): void {
-    if (!KEY_CODE.test(e.code)) return;
+    if (e.code === 'Unidentified' || !KEY_CODE.test(e.code)) {
+      if (this.droppedKeys++ === 0)
+        console.warn(
+          `key event without a usable code (key ${JSON.stringify(e.key)}, code ${JSON.stringify(e.code)}) ` +
+            'not sent to the guest; text input needs paste-as-keys',
+        );
+      return;
+    }
     // Everything goes to the guest while the stage has focus: no browser shortcuts.
     e.preventDefault();
     e.stopPropagation();
-    if (down) this.heldKeys.add(e.code);
-    else if (!this.heldKeys.delete(e.code)) return;
-    this.sink.send({ t: 'key', code: e.code, down, ts: this.now() });
+    const ts = this.now();
+    if (!down) {
+      if (this.heldKeys.delete(e.code)) this.sink.send({ t: 'key', code: e.code, down, ts });
+      return;
+    }
+    let wrapShift = false;
+    if (!MODIFIER_KEYS.has(e.code)) {
+      const held = SHIFT_KEYS.filter((k) => this.heldKeys.has(k));
+      if (e.shiftKey && held.length === 0) wrapShift = true;
+      if (!e.shiftKey)
+        for (const k of held) {
+          this.heldKeys.delete(k);
+          this.sink.send({ t: 'key', code: k, down: false, ts });
+        }
+    }
+    if (wrapShift) this.sink.send({ t: 'key', code: 'ShiftLeft', down: true, ts });
+    this.heldKeys.add(e.code);
+    this.sink.send({ t: 'key', code: e.code, down, ts });
+    if (wrapShift) this.sink.send({ t: 'key', code: 'ShiftLeft', down: false, ts });
   }
 
   private point(e: PointerEvent, clamp = false): { x: number; y: number } | undefined {

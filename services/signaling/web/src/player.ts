@@ -237,6 +237,10 @@ document.addEventListener('fullscreenchange', () => {
   get inputOpen() {
     return inputChannel?.readyState === 'open';
   },
+  /** Key events not sent for want of a usable KeyboardEvent.code. */
+  get droppedKeys() {
+    return input.droppedKeys;
+  },
   /** Sends a raw input message, bypassing the page's own checks (tests of the server's). */
   sendRaw(text: string) {
     inputChannel?.send(text);
