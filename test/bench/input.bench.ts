@@ -21,7 +21,8 @@
 // and from page B right after page A sent them (another page). The moves are raw "move" messages
 // on A's input DataChannel (what a page that does not coalesce, or a hostile one, sends), so every
 // server-side hop sees the whole burst. moves_in: SetAbsPosition calls that reached the double per
-// burst (mean); page_send_ms: how long the page's send() calls of a burst took (mean). A key not arriving within 30 s counts as 30 s (and in `lost`).
+// burst (mean). The last case dispatches 5,000 pointermove events on page A's stage instead:
+// what the page's own input capture makes of them (it coalesces). page_send_ms: how long the page's send() calls of a burst took (mean). A key not arriving within 30 s counts as 30 s (and in `lost`).
 // BENCH_REPS (default 5): keys per flood case (idle: 4x as many).
 //
 // BENCH_CASES=single, stream, idle, same, other (or 500, 5000): only those phases.
@@ -266,24 +267,40 @@ async function openControlPage(browser: Browser, base: string): Promise<Page> {
  * Sends `moves` raw pointer moves on the page's input DataChannel, then (when `key`) KeyA. Returns
  * when the key was dispatched (wall clock, 0 without a key) and how long the sends took the page.
  */
-function floodThenKey(page: Page, moves: number, key: boolean): Promise<{ at: number; sendMs: number }> {
+function floodThenKey(
+  page: Page,
+  moves: number,
+  key: boolean,
+  events = false,
+): Promise<{ at: number; sendMs: number }> {
   return page.evaluate(
-    ({ moves, key, w, h }) => {
+    ({ moves, key, w, h, events }) => {
       const hooks = (window as PlayerHooks).qemuWebrtc;
+      const stage = document.getElementById('stage');
+      const rect = stage?.getBoundingClientRect() ?? { left: 0, top: 0, width: 1, height: 1 };
       const t0 = performance.now();
       for (let i = 0; i < moves; i++) {
-        hooks?.sendRaw(JSON.stringify({ t: 'move', x: (i * 7) % w, y: (i * 13) % h }));
+        if (events) {
+          const init = {
+            clientX: rect.left + ((i * 7) % Math.floor(rect.width)),
+            clientY: rect.top + ((i * 13) % Math.floor(rect.height)),
+            pointerType: 'mouse',
+            bubbles: true,
+          };
+          stage?.dispatchEvent(new PointerEvent('pointermove', init));
+        } else {
+          hooks?.sendRaw(JSON.stringify({ t: 'move', x: (i * 7) % w, y: (i * 13) % h }));
+        }
       }
       const sendMs = performance.now() - t0;
       if (!key) return { at: 0, sendMs };
-      const stage = document.getElementById('stage');
       const at = performance.timeOrigin + performance.now();
       const init = { code: 'KeyA', key: 'a', bubbles: true, cancelable: true };
       stage?.dispatchEvent(new KeyboardEvent('keydown', init));
       stage?.dispatchEvent(new KeyboardEvent('keyup', init));
       return { at, sendMs };
     },
-    { moves, key, w: CONSOLE_W, h: CONSOLE_H },
+    { moves, key, w: CONSOLE_W, h: CONSOLE_H, events },
   );
 }
 
@@ -314,15 +331,16 @@ class FloodBench {
   private async once(
     moves: number,
     from: 'same' | 'other',
+    events: boolean,
   ): Promise<{ ms: number; movesIn: number; sendMs: number }> {
     await this.settle();
     const base = this.double.inputCalls.length;
     let sentAt: number;
     let sendMs: number;
     if (from === 'same') {
-      ({ at: sentAt, sendMs } = await floodThenKey(this.pageA, moves, true));
+      ({ at: sentAt, sendMs } = await floodThenKey(this.pageA, moves, true, events));
     } else {
-      ({ sendMs } = await floodThenKey(this.pageA, moves, false));
+      ({ sendMs } = await floodThenKey(this.pageA, moves, false, events));
       ({ at: sentAt } = await floodThenKey(this.pageB, 0, true));
     }
     const press = await waitFor('the key', () => this.presses(base)[0], KEY_TIMEOUT_MS, 2).catch(
@@ -336,13 +354,19 @@ class FloodBench {
     return { ms, movesIn, sendMs };
   }
 
-  async run(label: string, moves: number, from: 'same' | 'other', reps: number): Promise<Row> {
+  async run(
+    label: string,
+    moves: number,
+    from: 'same' | 'other',
+    reps: number,
+    events = false,
+  ): Promise<Row> {
     const latency: number[] = [];
     let movesIn = 0;
     let sendMs = 0;
     let lost = 0;
     for (let i = 0; i < reps; i++) {
-      const r = await this.once(moves, from);
+      const r = await this.once(moves, from, events);
       latency.push(r.ms);
       movesIn += r.movesIn;
       sendMs += r.sendMs;
@@ -430,6 +454,13 @@ async function main(): Promise<void> {
       { label: 'other page after 500 moves', moves: 500, from: 'other' as const, reps: REPS },
       { label: 'same page after 5000 moves', moves: 5000, from: 'same' as const, reps: REPS },
       { label: 'other page after 5000 moves', moves: 5000, from: 'other' as const, reps: REPS },
+      {
+        label: 'same page after 5000 pointer events',
+        moves: 5000,
+        from: 'same' as const,
+        reps: REPS,
+        events: true,
+      },
     ].filter((c) => selected(c.label));
     const floodRows: Row[] = [];
     if (floodCases.length > 0) {
@@ -492,7 +523,7 @@ async function main(): Promise<void> {
       const flood = new FloodBench(double, pageA, pageB);
       await flood.run('warm-up', 0, 'same', 5);
       for (const c of floodCases) {
-        const row = await flood.run(c.label, c.moves, c.from, c.reps);
+        const row = await flood.run(c.label, c.moves, c.from, c.reps, c.events === true);
         process.stdout.write(`${JSON.stringify(row)}\n`);
         floodRows.push(row);
       }

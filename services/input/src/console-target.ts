@@ -7,18 +7,34 @@ import type { DropReason, TouchPhaseName } from './validate.js';
 
 /**
  * What applying an action did: calls sent (resolves when the last returned), nothing, a drop, or
- * motion merged into the motion call that goes out when the one in flight returns.
+ * motion merged into the motion call that goes out when the one in flight returns (resolves when
+ * that call returned).
  */
-export type Outcome = { sent: Promise<void> } | { dropped: DropReason } | { noop: true } | { coalesced: true };
+export type Outcome =
+  | { sent: Promise<void> }
+  | { dropped: DropReason }
+  | { noop: true }
+  | { coalesced: Promise<void> };
 
-const COALESCED: Outcome = { coalesced: true };
+const NOOP: Outcome = { noop: true };
 
 /** Pointer motion not yet sent: the newest absolute position, or summed relative motion. */
-type PendingMotion =
+type Motion =
   | { kind: 'abs'; p: { x: number; y: number }; from: { x: number; y: number } | undefined }
   | { kind: 'rel'; dx: number; dy: number };
 
-const NOOP: Outcome = { noop: true };
+/** Motion waiting for the call in flight, and what resolves once it went out and returned. */
+interface PendingMotion {
+  motion: Motion;
+  done: Promise<void>;
+  resolve: () => void;
+}
+
+function pendingMotion(motion: Motion): PendingMotion {
+  let resolve = (): void => undefined;
+  const done = new Promise<void>((r) => (resolve = r));
+  return { motion, done, resolve };
+}
 const TOUCH_KIND: Record<TouchPhaseName, TouchKind> = {
   begin: TouchKind.begin,
   update: TouchKind.update,
@@ -197,36 +213,41 @@ export class ConsoleTarget {
   }
 
   /** Sends motion now, or merges it into what goes out when the motion call in flight returns. */
-  private motion(m: PendingMotion): Outcome {
-    const pending = this.pending;
-    if (this.motionInFlight === 0) return this.sendMotion(m);
+  private motion(m: Motion): Outcome {
+    if (this.motionInFlight === 0 && !this.pending) return this.sendMotion(m);
+    const pending = this.pending?.motion;
     if (!pending) {
-      this.pending = m;
+      this.pending = pendingMotion(m);
     } else if (pending.kind === 'abs' && m.kind === 'abs') {
-      this.pending = { kind: 'abs', p: m.p, from: pending.from };
+      pending.p = m.p; // the newest position; `from` stays the one last sent
     } else if (
       pending.kind === 'rel' &&
       m.kind === 'rel' &&
       Math.abs(pending.dx + m.dx) <= MAX_INPUT_REL_DELTA &&
       Math.abs(pending.dy + m.dy) <= MAX_INPUT_REL_DELTA
     ) {
-      this.pending = { kind: 'rel', dx: pending.dx + m.dx, dy: pending.dy + m.dy };
+      pending.dx += m.dx;
+      pending.dy += m.dy;
     } else {
       // Another kind (the mouse mode changed), or a sum past the bound: in order, nothing lost.
       this.flushMotion();
-      this.pending = m;
+      this.pending = pendingMotion(m);
     }
-    return COALESCED;
+    this.metrics.eventsCoalesced.inc({ kind: m.kind === 'abs' ? 'move' : 'relative' });
+    return { coalesced: this.pending?.done ?? Promise.resolve() };
   }
 
   /** Sends the pending motion now (before a key, button or touch, in order). */
   private flushMotion(): void {
-    const m = this.pending;
+    const p = this.pending;
     this.pending = undefined;
-    if (m) void this.sendMotion(m);
+    if (!p) return;
+    const o = this.sendMotion(p.motion);
+    if ('sent' in o) void o.sent.then(p.resolve);
+    else p.resolve();
   }
 
-  private sendMotion(m: PendingMotion): Outcome {
+  private sendMotion(m: Motion): Outcome {
     const outcome = m.kind === 'abs' ? this.sendAbs(m.p, m.from) : this.sendRel(m.dx, m.dy);
     if (!('sent' in outcome)) return outcome;
     this.motionInFlight++;

@@ -128,11 +128,12 @@ export class VmInput {
       this.hooks.dropped(outcome.dropped);
       return;
     }
-    if ('coalesced' in outcome) {
-      this.metrics.eventsCoalesced.inc({ kind: action.kind });
-      return;
-    }
-    this.finish(ev, startMs, 'sent' in outcome ? outcome.sent : undefined);
+    // Coalesced motion counts as applied once the call it was merged into returned.
+    this.finish(
+      ev,
+      startMs,
+      'sent' in outcome ? outcome.sent : 'coalesced' in outcome ? outcome.coalesced : undefined,
+    );
   }
 
   private finish(ev: ValidEvent, startMs: number, sent: Promise<void> | undefined): void {
