@@ -47,7 +47,8 @@ if (values.help) {
   --demo-video KIND  the demo VM's display device: virtio (virtio-gpu, 60 fps) or vga
                      (default ${DEFAULT_DEMO_VIDEO})
 Service settings not set by these options can be given as environment variables (e.g.
-SIGNALING_TOKENS="tok:control,tok2:view", ENCODER_RENDITIONS, LOG_LEVEL).`);
+SIGNALING_TOKENS="tok:control,tok2:view", ENCODER_RENDITIONS, LOG_LEVEL). Everything listens on
+127.0.0.1, WebRTC media included; for the LAN: HTTP_HOST=0.0.0.0 ICE_BIND_ADDRESS=0.0.0.0.`);
   process.exit(0);
 }
 
@@ -326,9 +327,11 @@ try {
   // Without SIGNALING_TOKENS, one control token for this run, printed in the URL to open.
   const tokens = process.env.SIGNALING_TOKENS;
   const generated = tokens === undefined || tokens === '' ? randomBytes(18).toString('base64url') : undefined;
+  // Media stays on loopback like every TCP port here; ICE_BIND_ADDRESS=0.0.0.0 (or a LAN address)
+  // with HTTP_HOST=0.0.0.0 serves the LAN.
   service(
     'signaling',
-    {},
+    { ICE_BIND_ADDRESS: '127.0.0.1' },
     { SIGNALING_PORT: String(httpPort), ...(generated ? { SIGNALING_TOKENS: `${generated}:control` } : {}) },
   );
   const base = signalingBaseUrl(httpPort);
