@@ -11,10 +11,7 @@ import type { DropReason, TouchPhaseName } from './validate.js';
  * that call returned).
  */
 export type Outcome =
-  | { sent: Promise<void> }
-  | { dropped: DropReason }
-  | { noop: true }
-  | { coalesced: Promise<void> };
+  { sent: Promise<void> } | { dropped: DropReason } | { noop: true } | { coalesced: Promise<void> };
 
 const NOOP: Outcome = { noop: true };
 

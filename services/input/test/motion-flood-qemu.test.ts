@@ -27,7 +27,10 @@ test('5,000 moves then a click and a key: coalesced, the click at the last posit
   const h = await InputHarness.start(t, {
     qemu: { width: 1024, height: 768, extraArgs: ['-append', '1024x768 pointer=vmmouse', ...TRACE] },
   });
-  await waitFor('the guest to make the mouse absolute', () => h.service.vmStatus()['test-vm']?.consoles[0]?.absolute);
+  await waitFor(
+    'the guest to make the mouse absolute',
+    () => h.service.vmStatus()['test-vm']?.consoles[0]?.absolute,
+  );
 
   for (let i = 0; i < MOVES; i++) h.send('v', { move: pos(i) });
   h.send('v', { button: { button: 0, down: true } });
@@ -51,7 +54,10 @@ test('5,000 moves then a click and a key: coalesced, the click at the last posit
     `press, release, key in order:\n${trace.filter((l) => !l.includes('set_pos')).join('\n')}`,
   );
   const at = (p: { x: number; y: number }): string => `dbus_mouse_set_pos x=${p.x}, y=${p.y}`;
-  assert.equal(trace.slice(0, press).findLast((l) => l.startsWith('dbus_mouse_set_pos')), at(pos(MOVES - 1)));
+  assert.equal(
+    trace.slice(0, press).findLast((l) => l.startsWith('dbus_mouse_set_pos')),
+    at(pos(MOVES - 1)),
+  );
   assert.equal(
     trace.slice(press, release).findLast((l) => l.startsWith('dbus_mouse_set_pos')),
     at(pos(2 * MOVES - 1)),

@@ -32,11 +32,12 @@ async function setUp(
   await page.addInitScript(() => {
     const w = window as Window & { inputSends?: number };
     w.inputSends = 0;
-    const send = RTCDataChannel.prototype.send;
-    RTCDataChannel.prototype.send = function (this: RTCDataChannel, data: never) {
+    const proto = RTCDataChannel.prototype;
+    const send = Reflect.get(proto, 'send') as (this: RTCDataChannel, data: string) => void;
+    Reflect.set(proto, 'send', function (this: RTCDataChannel, data: string) {
       if (this.label === 'input') w.inputSends = (w.inputSends ?? 0) + 1;
       send.call(this, data);
-    };
+    });
   });
   await page.goto(`${s.baseUrl}/view/${vmId}/0?token=${CONTROL_TOKEN}`);
   await page.waitForFunction(
@@ -52,10 +53,13 @@ async function setUp(
 
 /** Sends raw messages on the page's input DataChannel, all in one go. */
 function sendRaw(page: Page, messages: object[]): Promise<void> {
-  return page.evaluate((texts) => {
-    const hooks = (window as PlayerHooks).qemuWebrtc;
-    for (const text of texts) hooks?.sendRaw(text);
-  }, messages.map((m) => JSON.stringify(m)));
+  return page.evaluate(
+    (texts) => {
+      const hooks = (window as PlayerHooks).qemuWebrtc;
+      for (const text of texts) hooks?.sendRaw(text);
+    },
+    messages.map((m) => JSON.stringify(m)),
+  );
 }
 
 const pos = (i: number): { x: number; y: number } => ({ x: (i * 7) % W, y: (i * 13) % H });
@@ -83,10 +87,14 @@ test('a burst of 5,000 raw moves is coalesced; the button lands at the last posi
   const keyDown = events.findIndex((e) => e.key?.down === true);
   assert.ok(press >= 0 && release > press && keyDown > release, `in order: ${kinds.join(',')}`);
   const lastBefore = events.slice(0, press).findLast((e) => e.move)?.move;
-  assert.deepEqual({ x: lastBefore?.x, y: lastBefore?.y }, pos(MOVES - 1), 'the press is at the last position');
+  assert.deepEqual(
+    { x: lastBefore?.x, y: lastBefore?.y },
+    pos(MOVES - 1),
+    'the press is at the last position',
+  );
   const lastAfter = events.slice(press, release).findLast((e) => e.move)?.move;
   assert.deepEqual({ x: lastAfter?.x, y: lastAfter?.y }, pos(2 * MOVES - 1), 'the release too');
-  const sequences = events.map((e) => Number(e.sequence));
+  const sequences = events.map((e) => e.sequence);
   assert.deepEqual(
     sequences,
     [...sequences].sort((a, b) => a - b),
