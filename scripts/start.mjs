@@ -176,9 +176,11 @@ try {
   // fragment, which browsers never send), nowhere else; signaling's logs redact it.
   const tokens = process.env.SIGNALING_TOKENS;
   const generated = tokens === undefined || tokens === '' ? randomBytes(18).toString('base64url') : undefined;
+  // Media stays on loopback like every TCP port here; ICE_BIND_ADDRESS=0.0.0.0 (or a LAN address)
+  // with HTTP_HOST=0.0.0.0 serves the LAN.
   service(
     'signaling',
-    {},
+    { ICE_BIND_ADDRESS: '127.0.0.1' },
     {
       SIGNALING_PORT: String(httpPort),
       METRICS_PORT: String(metricsPorts.signaling),

@@ -3,6 +3,7 @@
 // shows the guest; Ctrl-C (SIGINT) stops every process it started and exits cleanly. Bad options
 // are refused before anything starts.
 import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -16,6 +17,36 @@ import {
 
 const WIDTH = 1024;
 const HEIGHT = 768;
+
+/** Local addresses of the UDP sockets (IPv4 dotted, IPv6 as hex) a process holds. */
+function udpAddressesOf(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const out: string[] = [];
+  for (const table of ['udp', 'udp6']) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const [hex] = f[1]?.split(':') ?? [];
+      if (hex === undefined || !inodes.has(f[9] ?? '')) continue;
+      out.push(
+        table === 'udp'
+          ? (hex.match(/../g) ?? [])
+              .map((b) => parseInt(b, 16))
+              .reverse()
+              .join('.')
+          : `[${hex}]`,
+      );
+    }
+  }
+  return out;
+}
 
 function alive(pid: number): boolean {
   try {
@@ -75,6 +106,10 @@ test('start.mjs runs the demo VM, prints a URL that shows it, and stops everythi
     async () => ((await statusFromPage(page))?.frame ?? 0) > status.frame,
     30_000,
   );
+  // WebRTC media stays on loopback like the TCP ports (ICE_BIND_ADDRESS=127.0.0.1 by default).
+  const media = udpAddressesOf(pids.signaling ?? 0);
+  assert.ok(media.length > 0, 'the viewer has a UDP socket');
+  assert.deepEqual([...new Set(media)], ['127.0.0.1'], `media sockets on ${media.join(', ')}`);
   await page.close();
 
   const started = system.events.flatMap((e) => (e.event === 'started' ? [e.pid] : []));

@@ -9,3 +9,4 @@ export * from './service-main.js';
 export * from './subjects.js';
 export * from './time.js';
 export * from './metrics-server.js';
+export * from './input-limits.js';

@@ -1,13 +1,37 @@
 import { TouchKind, type QemuConsole } from '@qemu-webrtc/qemu-dbus';
+import { MAX_INPUT_REL_DELTA } from '@qemu-webrtc/common';
 import { isSafeQemuButton, type QemuButton } from './buttons.js';
 import type { CallResult, CallRunner } from './dbus-calls.js';
 import type { InputMetrics } from './metrics.js';
 import type { DropReason, TouchPhaseName } from './validate.js';
 
-/** What applying an action did: calls sent (resolves when the last returned), nothing, or a drop. */
-export type Outcome = { sent: Promise<void> } | { dropped: DropReason } | { noop: true };
+/**
+ * What applying an action did: calls sent (resolves when the last returned), nothing, a drop, or
+ * motion merged into the motion call that goes out when the one in flight returns (resolves when
+ * that call returned).
+ */
+export type Outcome =
+  { sent: Promise<void> } | { dropped: DropReason } | { noop: true } | { coalesced: Promise<void> };
 
 const NOOP: Outcome = { noop: true };
+
+/** Pointer motion not yet sent: the newest absolute position, or summed relative motion. */
+type Motion =
+  | { kind: 'abs'; p: { x: number; y: number }; from: { x: number; y: number } | undefined }
+  | { kind: 'rel'; dx: number; dy: number };
+
+/** Motion waiting for the call in flight, and what resolves once it went out and returned. */
+interface PendingMotion {
+  motion: Motion;
+  done: Promise<void>;
+  resolve: () => void;
+}
+
+function pendingMotion(motion: Motion): PendingMotion {
+  let resolve = (): void => undefined;
+  const done = new Promise<void>((r) => (resolve = r));
+  return { motion, done, resolve };
+}
 const TOUCH_KIND: Record<TouchPhaseName, TouchKind> = {
   begin: TouchKind.begin,
   update: TouchKind.update,
@@ -39,6 +63,11 @@ export interface ConsoleState {
  * One QEMU console as the input service drives it: its size and mouse mode (followed from the
  * bus), the pointer position last sent, and who holds which key, button and touch. Keys and buttons
  * are reference-counted across viewers: one viewer leaving never lifts a key another still holds.
+ *
+ * Motion is latest-wins: while a motion call is in flight, further motion is merged (the newest
+ * position, or summed relative motion) and goes out when it returns, so a burst of moves never
+ * builds a queue at QEMU. Anything else (keys, buttons, touch) first sends the pending motion, then
+ * goes at once: a click lands where the pointer was, and a key never waits behind motion.
  */
 export class ConsoleTarget {
   width: number;
@@ -53,6 +82,8 @@ export class ConsoleTarget {
   private readonly buttonHolders = new Map<number, Set<string>>();
   /** "viewer\nslot" -> QEMU slot. */
   private readonly touches = new Map<string, number>();
+  private motionInFlight = 0;
+  private pending: PendingMotion | undefined;
 
   constructor(
     readonly id: number,
@@ -84,6 +115,7 @@ export class ConsoleTarget {
   }
 
   key(viewer: string, qnum: number, down: boolean): Outcome {
+    this.flushMotion();
     const release = this.hold(this.keyHolders, viewer, qnum, down);
     if (release === 'skip') return NOOP;
     return this.send(down ? 'Keyboard.Press' : 'Keyboard.Release', () =>
@@ -93,6 +125,7 @@ export class ConsoleTarget {
 
   button(viewer: string, button: QemuButton, down: boolean): Outcome {
     if (!isSafeQemuButton(button)) return { dropped: 'bad_button' };
+    this.flushMotion();
     const release = this.hold(this.buttonHolders, viewer, button, down);
     if (release === 'skip') return NOOP;
     return this.send(down ? 'Mouse.Press' : 'Mouse.Release', () =>
@@ -127,6 +160,7 @@ export class ConsoleTarget {
   /** Clicks (press + release) each wheel button in order. */
   wheel(buttons: readonly QemuButton[]): Outcome {
     if (buttons.length === 0) return NOOP;
+    this.flushMotion();
     const sent: Promise<unknown>[] = [];
     for (const b of buttons) {
       if (!isSafeQemuButton(b)) continue;
@@ -149,9 +183,10 @@ export class ConsoleTarget {
     const p = this.clamp(x, y);
     const from = this.last;
     this.last = p;
-    if (this.absolute) return this.sendAbs(p, from);
+    if (this.absolute) return this.motion({ kind: 'abs', p, from });
     if (!from) return NOOP; // no reference yet: this position becomes the reference
-    return this.sendRel(p.x - from.x, p.y - from.y);
+    if (p.x === from.x && p.y === from.y) return NOOP;
+    return this.motion({ kind: 'rel', dx: p.x - from.x, dy: p.y - from.y });
   }
 
   /** Relative motion (pointer lock); with an absolute mouse it moves the absolute position. */
@@ -167,10 +202,58 @@ export class ConsoleTarget {
       const from = this.last ?? { x: this.width >> 1, y: this.height >> 1 };
       const p = this.clamp(from.x + ix, from.y + iy);
       this.last = p;
-      return this.sendAbs(p, from);
+      return this.motion({ kind: 'abs', p, from });
     }
     if (this.last) this.last = this.clamp(this.last.x + ix, this.last.y + iy);
-    return this.sendRel(ix, iy);
+    if (ix === 0 && iy === 0) return NOOP;
+    return this.motion({ kind: 'rel', dx: ix, dy: iy });
+  }
+
+  /** Sends motion now, or merges it into what goes out when the motion call in flight returns. */
+  private motion(m: Motion): Outcome {
+    if (this.motionInFlight === 0 && !this.pending) return this.sendMotion(m);
+    const pending = this.pending?.motion;
+    if (!pending) {
+      this.pending = pendingMotion(m);
+    } else if (pending.kind === 'abs' && m.kind === 'abs') {
+      pending.p = m.p; // the newest position; `from` stays the one last sent
+    } else if (
+      pending.kind === 'rel' &&
+      m.kind === 'rel' &&
+      Math.abs(pending.dx + m.dx) <= MAX_INPUT_REL_DELTA &&
+      Math.abs(pending.dy + m.dy) <= MAX_INPUT_REL_DELTA
+    ) {
+      pending.dx += m.dx;
+      pending.dy += m.dy;
+    } else {
+      // Another kind (the mouse mode changed), or a sum past the bound: in order, nothing lost.
+      this.flushMotion();
+      this.pending = pendingMotion(m);
+    }
+    this.metrics.eventsCoalesced.inc({ kind: m.kind === 'abs' ? 'move' : 'relative' });
+    return { coalesced: this.pending?.done ?? Promise.resolve() };
+  }
+
+  /** Sends the pending motion now (before a key, button or touch, in order). */
+  private flushMotion(): void {
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p) return;
+    const o = this.sendMotion(p.motion);
+    if ('sent' in o) void o.sent.then(p.resolve);
+    else p.resolve();
+  }
+
+  private sendMotion(m: Motion): Outcome {
+    const outcome = m.kind === 'abs' ? this.sendAbs(m.p, m.from) : this.sendRel(m.dx, m.dy);
+    if (!('sent' in outcome)) return outcome;
+    this.motionInFlight++;
+    return {
+      sent: outcome.sent.then(() => {
+        this.motionInFlight--;
+        if (this.motionInFlight === 0) this.flushMotion();
+      }),
+    };
   }
 
   private sendAbs(p: { x: number; y: number }, from: { x: number; y: number } | undefined): Outcome {
@@ -226,6 +309,7 @@ export class ConsoleTarget {
       kind = TouchKind.update; // a second begin for an active touch moves it
     }
     if (phase === 'end' || phase === 'cancel') this.touches.delete(key);
+    this.flushMotion();
     const p = this.clamp(x, y);
     const s = qslot;
     return this.send('MultiTouch.SendEvent', () => this.qemu.touchSendEvent(kind, s, p.x, p.y));

@@ -22,6 +22,12 @@ export class InputMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly eventsCoalesced = new Counter({
+    name: 'input_events_coalesced_total',
+    help: 'Pointer motion merged into the next motion call (one in flight per console), by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
   readonly positionsClamped = new Counter({
     name: 'input_positions_clamped_total',
     help: 'Positions outside the console moved to its nearest edge',

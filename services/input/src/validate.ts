@@ -1,4 +1,10 @@
-import { isSubjectToken } from '@qemu-webrtc/common';
+import {
+  MAX_INPUT_COORD,
+  MAX_INPUT_REL_DELTA,
+  MAX_INPUT_TOUCH_SLOT,
+  MAX_INPUT_WHEEL_DELTA,
+  isSubjectToken,
+} from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { qemuButtonOf, type QemuButton } from './buttons.js';
 import { qnumOf } from './keymap.js';
@@ -32,14 +38,8 @@ export type DropReason =
   | 'touch_not_active'
   | 'backlog';
 
-/** Absolute positions beyond this (either sign) are absurd, not a pointer just off the console. */
-export const MAX_ABS_COORD = 100_000;
-/** Relative motion per event beyond this is absurd. */
-export const MAX_REL_DELTA = 10_000;
-/** Wheel pixels per event beyond this are absurd. */
-export const MAX_WHEEL_DELTA = 100_000;
-/** Touch slots a viewer may name (QEMU's own limit, MaxSlots, is checked per console). */
-export const MAX_TOUCH_SLOT = 63;
+// The bounds (shared with signaling, packages/common/src/input-limits.ts): positions beyond
+// MAX_INPUT_COORD (either sign) are absurd, not a pointer just off the console (that is clamped).
 const MAX_VIEWER_ID = 128;
 const MAX_CONSOLE_ID = 0xffff;
 
@@ -137,7 +137,7 @@ function toAction(ev: qemu_webrtc.v1.IInputEvent): Action | DropReason {
     if (!finite(x, y)) return 'bad_number';
     const px = x ?? 0;
     const py = y ?? 0;
-    if (!within(MAX_ABS_COORD, px, py)) return 'out_of_range';
+    if (!within(MAX_INPUT_COORD, px, py)) return 'out_of_range';
     return { kind: 'move', x: px, y: py };
   }
   if (ev.relative) {
@@ -145,7 +145,7 @@ function toAction(ev: qemu_webrtc.v1.IInputEvent): Action | DropReason {
     if (!finite(dx, dy)) return 'bad_number';
     const rx = dx ?? 0;
     const ry = dy ?? 0;
-    if (!within(MAX_REL_DELTA, rx, ry)) return 'out_of_range';
+    if (!within(MAX_INPUT_REL_DELTA, rx, ry)) return 'out_of_range';
     return { kind: 'relative', dx: rx, dy: ry };
   }
   if (ev.button) {
@@ -158,18 +158,18 @@ function toAction(ev: qemu_webrtc.v1.IInputEvent): Action | DropReason {
     if (!finite(dx, dy)) return 'bad_number';
     const wx = dx ?? 0;
     const wy = dy ?? 0;
-    if (!within(MAX_WHEEL_DELTA, wx, wy)) return 'out_of_range';
+    if (!within(MAX_INPUT_WHEEL_DELTA, wx, wy)) return 'out_of_range';
     return { kind: 'wheel', dx: wx, dy: wy };
   }
   if (ev.touch) {
     const { slot, x, y } = ev.touch;
     const name = touchPhaseName(ev.touch.phase ?? TouchPhase.TOUCH_PHASE_UNSPECIFIED);
     const s = slot ?? 0;
-    if (name === undefined || !Number.isInteger(s) || s < 0 || s > MAX_TOUCH_SLOT) return 'bad_touch';
+    if (name === undefined || !Number.isInteger(s) || s < 0 || s > MAX_INPUT_TOUCH_SLOT) return 'bad_touch';
     if (!finite(x, y)) return 'bad_number';
     const tx = x ?? 0;
     const ty = y ?? 0;
-    if (!within(MAX_ABS_COORD, tx, ty)) return 'out_of_range';
+    if (!within(MAX_INPUT_COORD, tx, ty)) return 'out_of_range';
     return { kind: 'touch', slot: s, phase: name, x: tx, y: ty };
   }
   return { kind: 'releaseAll' };

@@ -90,12 +90,15 @@ export class VmInput {
       this.hooks.dropped(this.link.up ? 'unknown_console' : 'vm_unavailable');
       return;
     }
-    const release = isRelease(action);
-    if (!release && !viewer.allow(now)) {
+    // Pointer motion is coalesced on the console (one call in flight, latest wins): it costs QEMU
+    // no queue, so it takes no tokens and is never dropped for backlog (a flood of moves must not
+    // starve the next key, and relative motion must not be lost).
+    const limited = !isRelease(action) && action.kind !== 'move' && action.kind !== 'relative';
+    if (limited && !viewer.allow(now)) {
       this.hooks.dropped('rate_limited');
       return;
     }
-    if (!release && this.link.calls.inFlight >= this.config.INPUT_MAX_IN_FLIGHT) {
+    if (limited && this.link.calls.inFlight >= this.config.INPUT_MAX_IN_FLIGHT) {
       this.hooks.dropped('backlog');
       return;
     }
@@ -125,7 +128,12 @@ export class VmInput {
       this.hooks.dropped(outcome.dropped);
       return;
     }
-    this.finish(ev, startMs, 'sent' in outcome ? outcome.sent : undefined);
+    // Coalesced motion counts as applied once the call it was merged into returned.
+    this.finish(
+      ev,
+      startMs,
+      'sent' in outcome ? outcome.sent : 'coalesced' in outcome ? outcome.coalesced : undefined,
+    );
   }
 
   private finish(ev: ValidEvent, startMs: number, sent: Promise<void> | undefined): void {

@@ -14,6 +14,7 @@ import { requestToken, type Role, type TokenStore } from './auth.js';
 import type { ConsoleDirectory } from './console-directory.js';
 import type { BrowserIceServer } from './ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
+import { answerOversizedBodies } from './oversized-body.js';
 import { MAX_SDP_BYTES, SdpError, parseSdpFragment } from './sdp.js';
 import { CapacityError, type ViewerManager } from './viewer-manager.js';
 import { WS_HARD_LIMIT_BYTES } from './ws-protocol.js';
@@ -77,6 +78,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.https ? { https: deps.https } : {}),
   }) as unknown as FastifyInstance;
   const webDir = deps.webDir ?? defaultWebDir;
+  answerOversizedBodies(app, MAX_SDP_BYTES, () => deps.metrics.rejected.inc({ reason: 'http_413' }));
 
   const roleOf = (req: FastifyRequest): Role | undefined => deps.tokens.roleOf(requestToken(req.headers));
 

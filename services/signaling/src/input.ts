@@ -1,4 +1,11 @@
-import { nowUs, z } from '@qemu-webrtc/common';
+import {
+  MAX_INPUT_COORD,
+  MAX_INPUT_REL_DELTA,
+  MAX_INPUT_TOUCH_SLOT,
+  MAX_INPUT_WHEEL_DELTA,
+  nowUs,
+  z,
+} from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { Role } from './auth.js';
 import { TokenBucket } from './rate-limit.js';
@@ -8,8 +15,12 @@ const { TouchPhase } = qemu_webrtc.v1;
 /** An input message larger than this is refused unread. */
 export const MAX_INPUT_MESSAGE_BYTES = 512;
 
-const coord = z.number().min(0).max(65535);
-const delta = z.number().min(-100_000).max(100_000);
+/** Coalesced motion of one viewer is published at most this often (latest wins meanwhile). */
+export const MOTION_INTERVAL_MS = 5;
+
+const coord = z.number().min(0).max(MAX_INPUT_COORD);
+const relDelta = z.number().min(-MAX_INPUT_REL_DELTA).max(MAX_INPUT_REL_DELTA);
+const wheelDelta = z.number().min(-MAX_INPUT_WHEEL_DELTA).max(MAX_INPUT_WHEEL_DELTA);
 const ts = z.number().min(0).max(1e15).optional();
 
 /** What the page sends on the "input" DataChannel, one JSON object per message. */
@@ -21,12 +32,12 @@ export const inputMessageSchema = z.discriminatedUnion('t', [
     ts,
   }),
   z.strictObject({ t: z.literal('move'), x: coord, y: coord, ts }),
-  z.strictObject({ t: z.literal('rel'), dx: delta, dy: delta, ts }),
+  z.strictObject({ t: z.literal('rel'), dx: relDelta, dy: relDelta, ts }),
   z.strictObject({ t: z.literal('button'), button: z.number().int().min(0).max(4), down: z.boolean(), ts }),
-  z.strictObject({ t: z.literal('wheel'), dx: delta, dy: delta, ts }),
+  z.strictObject({ t: z.literal('wheel'), dx: wheelDelta, dy: wheelDelta, ts }),
   z.strictObject({
     t: z.literal('touch'),
-    slot: z.number().int().min(0).max(31),
+    slot: z.number().int().min(0).max(MAX_INPUT_TOUCH_SLOT),
     phase: z.enum(['begin', 'update', 'end', 'cancel']),
     x: coord,
     y: coord,
@@ -39,8 +50,11 @@ export type InputMessage = z.infer<typeof inputMessageSchema>;
 
 export type InputRefusal = 'view_only' | 'too_large' | 'malformed' | 'rate_limited';
 
+/** `coalesced`: a motion message merged into motion not yet published. */
 export type InputResult =
-  { ok: true; event: qemu_webrtc.v1.IInputEvent } | { ok: false; reason: InputRefusal; message: string };
+  { ok: true; coalesced: boolean } | { ok: false; reason: InputRefusal; message: string };
+
+type Motion = Extract<InputMessage, { t: 'move' | 'rel' | 'wheel' }>;
 
 const PHASES = {
   begin: TouchPhase.TOUCH_PHASE_BEGIN,
@@ -50,12 +64,26 @@ const PHASES = {
 } as const;
 
 /**
- * One viewer's input: checks role, size, shape and rate of each DataChannel message and turns it
- * into an InputEvent with the server-assigned viewer id and a per-viewer sequence number.
+ * One viewer's input: checks role, size and shape of each DataChannel message and publishes it
+ * (`publish`) as an InputEvent with the server-assigned viewer id and a per-viewer sequence number.
+ *
+ * Motion is latest-wins: pointer moves become the newest position, relative moves and wheel deltas
+ * are summed (within the shared bounds), and what is pending goes out once the messages at hand are
+ * read, at most once per MOTION_INTERVAL_MS. Keys, buttons, touch and release go out at once, right
+ * after the motion pending before them (a click lands where the pointer was), and never wait
+ * behind motion. The token bucket (`rate`, `burst`) bounds those; motion never takes its tokens,
+ * so a flood of moves cannot starve the next key.
  */
 export class InputGate {
   private sequence = 0;
   private readonly bucket: TokenBucket;
+  private move: Extract<Motion, { t: 'move' }> | undefined;
+  private rel: Extract<Motion, { t: 'rel' }> | undefined;
+  private wheel: Extract<Motion, { t: 'wheel' }> | undefined;
+  private lastMotionMs = -Infinity;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private flushImmediate: NodeJS.Immediate | undefined;
+  private closed = false;
 
   constructor(
     readonly viewerId: string,
@@ -64,6 +92,7 @@ export class InputGate {
     readonly consoleId: number,
     rate: number,
     burst: number,
+    private readonly publish: (event: qemu_webrtc.v1.IInputEvent) => void,
   ) {
     this.bucket = new TokenBucket(rate, burst);
   }
@@ -79,9 +108,6 @@ export class InputGate {
         reason: 'too_large',
         message: `input messages are limited to ${MAX_INPUT_MESSAGE_BYTES} bytes`,
       };
-    }
-    if (!this.bucket.take()) {
-      return { ok: false, reason: 'rate_limited', message: 'too many input events; some were dropped' };
     }
     const text = typeof raw === 'string' ? raw : Buffer.from(raw as ArrayBuffer).toString('utf8');
     let json: unknown;
@@ -99,7 +125,73 @@ export class InputGate {
         message: `bad input event${issue ? `: ${issue.path.join('.') || '(root)'} ${issue.message}` : ''}`,
       };
     }
-    return { ok: true, event: this.toEvent(parsed.data) };
+    const m = parsed.data;
+    if (m.t === 'move' || m.t === 'rel' || m.t === 'wheel') return { ok: true, coalesced: this.merge(m) };
+    if (!this.bucket.take()) {
+      return { ok: false, reason: 'rate_limited', message: 'too many input events; some were dropped' };
+    }
+    this.flushMotion();
+    this.publish(this.toEvent(m));
+    return { ok: true, coalesced: false };
+  }
+
+  /** Adds motion to what is pending; true when something was pending already (merged). */
+  private merge(m: Motion): boolean {
+    if (this.closed) return false;
+    const merged = this.move !== undefined || this.rel !== undefined || this.wheel !== undefined;
+    switch (m.t) {
+      case 'move':
+        this.move = m;
+        break;
+      case 'rel':
+        this.rel = this.rel ? { ...m, dx: this.rel.dx + m.dx, dy: this.rel.dy + m.dy } : m;
+        break;
+      case 'wheel':
+        this.wheel = this.wheel ? { ...m, dx: this.wheel.dx + m.dx, dy: this.wheel.dy + m.dy } : m;
+        break;
+    }
+    this.scheduleMotion();
+    return merged;
+  }
+
+  private scheduleMotion(): void {
+    if (this.flushTimer !== undefined || this.flushImmediate !== undefined) return;
+    const wait = this.lastMotionMs + MOTION_INTERVAL_MS - performance.now();
+    // After the messages already delivered are read (they merge), or when the interval is up.
+    if (wait <= 0) {
+      this.flushImmediate = setImmediate(() => {
+        this.flushImmediate = undefined;
+        this.flushMotion();
+      });
+    } else {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        this.flushMotion();
+      }, wait);
+    }
+  }
+
+  /** Publishes pending motion now: the position, then relative motion, then the wheel. */
+  private flushMotion(): void {
+    clearTimeout(this.flushTimer);
+    clearImmediate(this.flushImmediate);
+    this.flushTimer = this.flushImmediate = undefined;
+    const { move, rel, wheel } = this;
+    this.move = this.rel = this.wheel = undefined;
+    if (!move && !rel && !wheel) return;
+    this.lastMotionMs = performance.now();
+    if (move) this.publish(this.toEvent(move));
+    if (rel) this.publish(this.toEvent(clampSum(rel, MAX_INPUT_REL_DELTA)));
+    if (wheel) this.publish(this.toEvent(clampSum(wheel, MAX_INPUT_WHEEL_DELTA)));
+  }
+
+  /** Drops pending motion and stops (the viewer left). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.flushTimer);
+    clearImmediate(this.flushImmediate);
+    this.flushTimer = this.flushImmediate = undefined;
+    this.move = this.rel = this.wheel = undefined;
   }
 
   /** The event that lets go of every key and button this viewer holds (on leave). */
@@ -140,4 +232,10 @@ export class InputGate {
         return this.base(m.ts, { releaseAll: {} });
     }
   }
+}
+
+/** Summed deltas beyond the shared bound are held at it (more than that in 5 ms is absurd). */
+function clampSum<M extends { dx: number; dy: number }>(m: M, limit: number): M {
+  const c = (v: number): number => Math.max(-limit, Math.min(limit, v));
+  return { ...m, dx: c(m.dx), dy: c(m.dy) };
 }

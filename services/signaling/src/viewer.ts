@@ -154,6 +154,7 @@ export class Viewer extends EventEmitter<Events> {
       opts.stream.consoleId,
       ctx.inputRate,
       ctx.inputBurst,
+      (event) => this.publishInput(event),
     );
     this.pc = new PeerConnection(opts.id, { ...ctx.rtc, disableAutoNegotiation: true });
     alive.add(this.pc);
@@ -369,17 +370,24 @@ export class Viewer extends EventEmitter<Events> {
     }
   }
 
+  /**
+   * One message from the input DataChannel. Handled synchronously, nothing awaited: libdatachannel
+   * hands every message over as it arrives, and motion is coalesced in the gate.
+   */
   private onInput(msg: string | Buffer | ArrayBuffer): void {
     const result = this.gate.handle(msg);
     if (result.ok) {
-      if (this.ctx.nc.isClosed()) return;
-      publishProto(this.ctx.nc, subjects.input(this.opts.stream.vmId), InputEvent, result.event);
-      this.sentInput = true;
-      this.ctx.metrics.inputEvents.inc({ result: 'accepted' });
+      this.ctx.metrics.inputEvents.inc({ result: result.coalesced ? 'coalesced' : 'accepted' });
       return;
     }
     this.ctx.metrics.inputEvents.inc({ result: result.reason });
     this.refuse(result.reason, result.message);
+  }
+
+  private publishInput(event: qemu_webrtc.v1.IInputEvent): void {
+    if (this.ctx.nc.isClosed()) return;
+    publishProto(this.ctx.nc, subjects.input(this.opts.stream.vmId), InputEvent, event);
+    this.sentInput = true;
   }
 
   private refuse(code: InputRefusal, message: string): void {
@@ -430,6 +438,7 @@ export class Viewer extends EventEmitter<Events> {
       this.pendingSwitch = undefined;
     }
     this.detachCursor?.();
+    this.gate.close();
     if (this.opts.role === 'control' && !this.ctx.nc.isClosed()) {
       publishProto(this.ctx.nc, subjects.input(this.opts.stream.vmId), InputEvent, this.gate.releaseAll());
     }

@@ -95,15 +95,20 @@ test('input: every kind of event becomes an InputEvent; bad input gets an error,
   vi.sendMessage(JSON.stringify({ t: 'key', code: 'KeyB', down: true }));
   await waitFor('view-only refusal', () => errorsOf(v).find((e) => e.code === 'view_only'));
 
-  // A flood from a: some dropped as rate_limited; b still gets through.
+  // A flood from a: moves are coalesced (never refused), keys beyond the limit are refused as
+  // rate_limited; b still gets through.
   for (let i = 0; i < 400; i++) ai.sendMessage(JSON.stringify({ t: 'move', x: i, y: i }));
+  for (let i = 0; i < 400; i++) ai.sendMessage(JSON.stringify({ t: 'key', code: 'KeyC', down: i % 2 === 0 }));
   await waitFor('rate limited', () => errorsOf(a).find((e) => e.code === 'rate_limited'));
   bi.sendMessage(JSON.stringify({ t: 'key', code: 'KeyZ', down: true }));
   const fromB = await waitFor('b’s key', () => events.find((e) => e.key?.code === 'KeyZ'));
   assert.notEqual(fromB.viewerId, key.viewerId);
   assert.equal(fromB.sequence, 1);
   const aMoves = events.slice(before).filter((e) => e.viewerId === key.viewerId && e.move);
-  assert.ok(aMoves.length < 400 && aMoves.length >= 50, `${aMoves.length} of 400 moves passed the limit`);
+  assert.ok(aMoves.length >= 1 && aMoves.length < 400, `400 moves coalesced into ${aMoves.length}`);
+  assert.equal(aMoves.at(-1)?.move?.x, 399, 'the last position is the newest');
+  const aKeys = events.slice(before).filter((e) => e.key?.code === 'KeyC');
+  assert.ok(aKeys.length < 400 && aKeys.length >= 50, `${aKeys.length} of 400 keys passed the limit`);
   assert.equal(errorsOf(b).length, 0, 'b got no errors');
   assert.ok(!events.some((e) => e.key?.code === 'KeyB'), 'nothing from the view-only client');
   assert.equal(s.service.viewers.size, 3, 'nobody was disconnected');

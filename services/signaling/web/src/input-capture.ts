@@ -1,4 +1,5 @@
 import { containBox, toConsole, withoutPadding, type ContentBox } from './geometry.js';
+import { MotionCoalescer } from './motion-coalescer.js';
 
 /** Input messages the server accepts on the "input" DataChannel (see the server's input.ts). */
 export type InputMessage =
@@ -27,6 +28,8 @@ export interface ConsoleGeometry {
 
 interface InputSink {
   send(message: InputMessage): void;
+  /** Bytes sent but not yet on the wire (the DataChannel's bufferedAmount). */
+  buffered?(): number;
   /** The local pointer moved over the picture (for drawing the cursor at once). */
   pointer(x: number | undefined, y: number | undefined): void;
 }
@@ -48,7 +51,8 @@ const MODIFIER_KEYS = new Set([
  * Turns the stage's keyboard, mouse, wheel and touch events into input messages: keys by
  * KeyboardEvent.code (layout-independent) with the browser's own handling suppressed while the
  * stage has focus; pointer positions mapped exactly to console pixels through the letterboxing;
- * pointer lock for relative mode; touch slots for multitouch consoles.
+ * pointer lock for relative mode; touch slots for multitouch consoles. Motion is coalesced
+ * (MotionCoalescer): a burst of moves goes out as the newest position, never ahead of a key.
  */
 export class InputCapture {
   private readonly heldKeys = new Set<string>();
@@ -58,12 +62,17 @@ export class InputCapture {
   private readonly touchSlots = new Map<number, number>();
   private geometry: ConsoleGeometry | undefined;
   private readonly abort = new AbortController();
+  private readonly out: MotionCoalescer;
 
   constructor(
     private readonly stage: HTMLElement,
     private readonly video: HTMLVideoElement,
     private readonly sink: InputSink,
   ) {
+    this.out = new MotionCoalescer(
+      (m) => sink.send(m),
+      () => sink.buffered?.() ?? 0,
+    );
     const opts = { signal: this.abort.signal };
     stage.addEventListener('keydown', (e) => this.onKey(e, true), opts);
     stage.addEventListener('keyup', (e) => this.onKey(e, false), opts);
@@ -125,7 +134,7 @@ export class InputCapture {
     e.stopPropagation();
     const ts = this.now();
     if (!down) {
-      if (this.heldKeys.delete(e.code)) this.sink.send({ t: 'key', code: e.code, down, ts });
+      if (this.heldKeys.delete(e.code)) this.out.send({ t: 'key', code: e.code, down, ts });
       return;
     }
     let wrapShift = false;
@@ -135,13 +144,13 @@ export class InputCapture {
       if (!e.shiftKey)
         for (const k of held) {
           this.heldKeys.delete(k);
-          this.sink.send({ t: 'key', code: k, down: false, ts });
+          this.out.send({ t: 'key', code: k, down: false, ts });
         }
     }
-    if (wrapShift) this.sink.send({ t: 'key', code: 'ShiftLeft', down: true, ts });
+    if (wrapShift) this.out.send({ t: 'key', code: 'ShiftLeft', down: true, ts });
     this.heldKeys.add(e.code);
-    this.sink.send({ t: 'key', code: e.code, down, ts });
-    if (wrapShift) this.sink.send({ t: 'key', code: 'ShiftLeft', down: false, ts });
+    this.out.send({ t: 'key', code: e.code, down, ts });
+    if (wrapShift) this.out.send({ t: 'key', code: 'ShiftLeft', down: false, ts });
   }
 
   private point(e: PointerEvent, clamp = false): { x: number; y: number } | undefined {
@@ -164,13 +173,13 @@ export class InputCapture {
       const box = this.box();
       const g = this.geometry;
       const scale = g && box.width > 0 ? g.width / box.width : 1;
-      this.sink.send({ t: 'rel', dx: e.movementX * scale, dy: e.movementY * scale, ts: this.now() });
+      this.out.send({ t: 'rel', dx: e.movementX * scale, dy: e.movementY * scale, ts: this.now() });
       return;
     }
     const p = this.point(e, this.heldButtons.size > 0);
     const rect = this.stage.getBoundingClientRect();
     this.sink.pointer(p ? e.clientX - rect.left : undefined, p ? e.clientY - rect.top : undefined);
-    if (p) this.sink.send({ t: 'move', x: p.x, y: p.y, ts: this.now() });
+    if (p) this.out.send({ t: 'move', x: p.x, y: p.y, ts: this.now() });
   }
 
   private onPointerButton(e: PointerEvent, down: boolean): void {
@@ -192,12 +201,12 @@ export class InputCapture {
       }
       const p = this.relative() ? undefined : this.point(e);
       if (!this.relative() && !p) return; // on the letterbox bars
-      if (p) this.sink.send({ t: 'move', x: p.x, y: p.y, ts: this.now() });
+      if (p) this.out.send({ t: 'move', x: p.x, y: p.y, ts: this.now() });
       this.heldButtons.add(e.button);
     } else if (!this.heldButtons.delete(e.button)) {
       return;
     }
-    this.sink.send({ t: 'button', button: e.button, down, ts: this.now() });
+    this.out.send({ t: 'button', button: e.button, down, ts: this.now() });
   }
 
   private onTouch(e: PointerEvent, phase: 'begin' | 'update' | 'end' | 'cancel'): void {
@@ -214,7 +223,7 @@ export class InputCapture {
     if (phase === 'end' || phase === 'cancel') this.touchSlots.delete(e.pointerId);
     const p = this.point(e, true);
     if (!p) return;
-    this.sink.send({ t: 'touch', slot, phase, x: p.x, y: p.y, ts: this.now() });
+    this.out.send({ t: 'touch', slot, phase, x: p.x, y: p.y, ts: this.now() });
   }
 
   private onWheel(e: WheelEvent): void {
@@ -223,7 +232,7 @@ export class InputCapture {
       e.deltaMode === WheelEvent.DOM_DELTA_LINE ? 16 : e.deltaMode === WheelEvent.DOM_DELTA_PAGE ? 400 : 1;
     const dx = Math.max(-100_000, Math.min(100_000, e.deltaX * unit));
     const dy = Math.max(-100_000, Math.min(100_000, e.deltaY * unit));
-    if (dx !== 0 || dy !== 0) this.sink.send({ t: 'wheel', dx, dy, ts: this.now() });
+    if (dx !== 0 || dy !== 0) this.out.send({ t: 'wheel', dx, dy, ts: this.now() });
   }
 
   /** Lets go of every key and button (focus lost, page hidden). */
@@ -232,10 +241,11 @@ export class InputCapture {
     this.heldKeys.clear();
     this.heldButtons.clear();
     this.touchSlots.clear();
-    this.sink.send({ t: 'release', ts: this.now() });
+    this.out.send({ t: 'release', ts: this.now() });
   }
 
   dispose(): void {
+    this.out.clear();
     this.abort.abort();
   }
 }

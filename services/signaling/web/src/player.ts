@@ -74,6 +74,7 @@ function sendInput(m: InputMessage): void {
 
 const input = new InputCapture(stage, video, {
   send: sendInput,
+  buffered: () => inputChannel?.bufferedAmount ?? 0,
   pointer: (x, y) => cursor.setLocal(x, y),
 });
 
