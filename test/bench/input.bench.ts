@@ -42,6 +42,7 @@ import {
   freePort,
   launchWebrtcChromium,
   waitFor,
+  withToken,
   type PlayerHooks,
   type RecordedInputCall,
 } from '../kit/index.js';
@@ -251,7 +252,7 @@ class Bench {
 async function openControlPage(browser: Browser, base: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
-  await page.goto(`${base}/view/${VM_ID}/0?token=${TOKEN}`);
+  await page.goto(withToken(`${base}/view/${VM_ID}/0`, TOKEN));
   await page.waitForFunction(
     () => {
       const hooks = (window as PlayerHooks).qemuWebrtc;

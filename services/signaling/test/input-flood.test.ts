@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { launchWebrtcChromium, waitFor, type PlayerHooks } from '@qemu-webrtc/test/kit';
+import { launchWebrtcChromium, waitFor, withToken, type PlayerHooks } from '@qemu-webrtc/test/kit';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { CONTROL_TOKEN, Signaling } from './harness.js';
 
@@ -39,7 +39,7 @@ async function setUp(
       send.call(this, data);
     });
   });
-  await page.goto(`${s.baseUrl}/view/${vmId}/0?token=${CONTROL_TOKEN}`);
+  await page.goto(withToken(`${s.baseUrl}/view/${vmId}/0`, CONTROL_TOKEN));
   await page.waitForFunction(
     () => {
       const hooks = (window as PlayerHooks).qemuWebrtc;
