@@ -72,7 +72,7 @@ export const subjects = {
   cursorPosition: (vmId: string, consoleId: number): string =>
     `${consolePrefix(vmId, consoleId)}.cursor.position`,
   cursorAll: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.cursor.*`,
-  /** Request (empty body) -> capture republishes ConsoleInfo and the cursor of its consoles. */
+  /** Request (empty body) -> capture republishes the ConsoleInfo of its consoles. */
   consoleRefresh: 'qw.vm.refresh',
   /** InputEvents for one VM. */
   input: (vmId: string): string => `qw.vm.${token(vmId, 'vm id')}.input`,

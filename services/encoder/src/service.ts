@@ -111,7 +111,8 @@ export class EncoderService implements Service {
     const opts = {
       logger: this.logger,
       badInput: this.badInput,
-      onBadMessage: () => this.metrics.messagesRejected.inc({ reason: 'undecodable' }),
+      // Undecodable messages and handler failures alike: the bad-input log tells them apart.
+      onBadMessage: () => this.metrics.messagesRejected.inc({ reason: 'bad_message' }),
     };
     subscribeProto(
       this.nc,

@@ -35,7 +35,7 @@ export interface StreamEncoderOptions {
   rings: RingCache;
   metrics: EncoderMetrics;
   logger: Logger;
-  /** Increments when a stream changes hands, so receivers can tell the new holder's output. */
+  /** The claim epoch (claimEpoch: later takers have larger ones), so receivers can tell the new holder's output. */
   epoch: number;
 }
 

@@ -57,7 +57,7 @@ export const inputConfigShape = {
   INPUT_WHEEL_STEP_PX: z.coerce.number().min(1).max(10_000).default(100),
   /** Viewers tracked per VM at most; events of more viewers are dropped. */
   INPUT_MAX_VIEWERS: z.coerce.number().int().min(1).max(100_000).default(256),
-  /** D-Bus calls in flight per VM at most; beyond it presses and motion are dropped (not releases). */
+  /** D-Bus calls in flight per VM at most; beyond it presses are dropped (not releases; motion is merged, never dropped). */
   INPUT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(256),
   /** A D-Bus call without a reply for this long counts as failed. */
   INPUT_CALL_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),

@@ -68,12 +68,12 @@ export const signalingConfigShape = {
   /** Smoothed packet loss (receiver reports) at which a link is struggling, and below which it is good. */
   LINK_STRUGGLING_LOSS: z.coerce.number().gt(0).max(1).default(0.05),
   LINK_GOOD_LOSS: z.coerce.number().gt(0).max(1).default(0.01),
-  /** The lowest bitrate asked of an encoder, as a fraction of the rendition's own. */
   /**
    * An encoder not heard from for this long no longer counts as holding its streams (its access
    * units are dropped). Above the encoders' MEMBER_TIMEOUT_MS (1 s by default).
    */
   ENCODER_TIMEOUT_MS: z.coerce.number().int().min(200).max(60_000).default(2000),
+  /** The lowest bitrate asked of an encoder, as a fraction of the rendition's own. */
   BITRATE_FLOOR: z.coerce.number().gt(0).max(1).default(0.2),
   MAX_VIEWERS: z.coerce.number().int().min(1).max(10_000).default(200),
   /** Minimum time between two keyframe requests sent to the encoder of one stream. */

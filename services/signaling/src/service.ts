@@ -129,7 +129,7 @@ export class SignalingService {
       encoders.roster,
       badInput,
     );
-    const cursors = new CursorHub(nc, metrics, logger.child({ component: 'cursor' }));
+    const cursors = new CursorHub(nc, metrics, badInput);
     const adaptation: AdaptationSettings = {
       downAfterMs: config.ADAPT_DOWN_AFTER_MS,
       upAfterMs: config.ADAPT_UP_AFTER_MS,
