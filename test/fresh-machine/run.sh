@@ -5,8 +5,9 @@
 #   1. a Docker engine (deploy/test/docker-engine.sh: started when none answers, stopped at the end)
 #      and the base image of the deploy stage (deploy/build-base-image.sh: debootstrap bookworm
 #      minbase + this machine's Node, npm and headers, `docker import`; nothing of ours);
-#   2. a container of it: --privileged (the netns tests), --network host (apt and npm reach their
-#      registries: the engine runs without NAT), --shm-size (the frame rings live in /dev/shm);
+#   2. a container of it: privileged (every capability this host can grant, no seccomp: the netns
+#      tests), --network host (apt and npm reach their registries: the engine runs without NAT),
+#      --shm-size (the frame rings live in /dev/shm);
 #      the commit under test (HEAD) as a fresh `git clone` in /root/qemu-webrtc;
 #   3. `bash scripts/test.sh` in it: setup from nothing, the build, every test; the docker stages
 #      are skipped in there (QEMU_WEBRTC_SKIP_DOCKER_STAGES: no engine inside, no recursion);
@@ -71,6 +72,20 @@ else
 fi
 
 # --- 2. the container with a fresh clone ----------------------------------------------------------
+# What --privileged gives, less the capabilities this host cannot grant (a sandboxed host may lack
+# some, and --privileged then fails with "unable to apply caps"): the tests create network
+# namespaces and veth pairs, shape links with tc, and mount.
+CAP_NAMES=(CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE
+  NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT
+  SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE
+  AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ)
+bounding=$((16#$(awk '/^CapBnd:/ {print $2}' /proc/self/status)))
+PRIVILEGES=(--cap-add ALL --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+  --security-opt systempaths=unconfined)
+for i in "${!CAP_NAMES[@]}"; do
+  if (((bounding >> i) & 1)); then continue; fi
+  PRIVILEGES+=(--cap-drop "${CAP_NAMES[$i]}")
+done
 commit=$(git rev-parse HEAD)
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
   say "note: uncommitted changes in this checkout are not part of this run (it tests commit ${commit:0:12})"
@@ -79,7 +94,7 @@ git clone -q "$PWD" "$work/clone"
 git -C "$work/clone" checkout -q --detach "$commit"
 mkdir -p "$APT_CACHE"
 say "container $CONTAINER from $BASE_IMAGE, commit ${commit:0:12} cloned into $CHECKOUT (apt downloads cached in $APT_CACHE)"
-docker run -d --name "$CONTAINER" --privileged --network host --shm-size "${FRESH_MACHINE_SHM:-2g}" \
+docker run -d --name "$CONTAINER" "${PRIVILEGES[@]}" --network host --shm-size "${FRESH_MACHINE_SHM:-2g}" \
   -v "$APT_CACHE:/var/cache/apt/archives" "$BASE_IMAGE" sleep infinity >/dev/null
 # The base image's apt settings for small images (no Recommends) are ours, not Debian's defaults.
 docker exec "$CONTAINER" rm -f /etc/apt/apt.conf.d/90qemu-webrtc
