@@ -57,6 +57,7 @@ reported=0
 on_error() {
   local status=$? command=${failed_command:-$BASH_COMMAND} line=${BASH_LINENO[0]}
   trap - ERR
+  # shellcheck disable=SC2016 # literal backquotes around the command
   printf '\033[1;31m[setup] FAILED in step %s\033[0m (exit %s): `%s` (scripts/setup.sh line %s)\n' \
     "$current_step" "$status" "$command" "$line" >&2
   [ -z "${HINT[$current_step]:-}" ] || printf '[setup] what you can do: %s\n' "${HINT[$current_step]}" >&2

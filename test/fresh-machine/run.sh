@@ -7,7 +7,8 @@
 #      minbase + this machine's Node, npm and headers, `docker import`; nothing of ours);
 #   2. a container of it: privileged (every capability this host can grant, no seccomp: the netns
 #      tests), --network host (apt and npm reach their registries: the engine runs without NAT),
-#      --shm-size (the frame rings live in /dev/shm);
+#      --shm-size (the frame rings live in /dev/shm); this machine's local CAs and
+#      NODE_EXTRA_CA_CERTS (network settings, e.g. a TLS-intercepting proxy to the npm registry);
 #      the commit under test (HEAD) as a fresh `git clone` in /root/qemu-webrtc;
 #   3. `bash scripts/test.sh` in it: setup from nothing, the build, every test; the docker stages
 #      are skipped in there (QEMU_WEBRTC_SKIP_DOCKER_STAGES: no engine inside, no recursion);
@@ -94,10 +95,21 @@ git clone -q "$PWD" "$work/clone"
 git -C "$work/clone" checkout -q --detach "$commit"
 mkdir -p "$APT_CACHE"
 say "container $CONTAINER from $BASE_IMAGE, commit ${commit:0:12} cloned into $CHECKOUT (apt downloads cached in $APT_CACHE)"
+# This machine's network settings come along, as they would be on any machine behind the same
+# network: the CAs it added locally (a TLS-intercepting proxy to the npm registry) and Node's
+# NODE_EXTRA_CA_CERTS. Nothing of ours.
+NETWORK_ENV=()
+if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then NETWORK_ENV+=(-e "NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS"); fi
 docker run -d --name "$CONTAINER" "${PRIVILEGES[@]}" --network host --shm-size "${FRESH_MACHINE_SHM:-2g}" \
-  -v "$APT_CACHE:/var/cache/apt/archives" "$BASE_IMAGE" sleep infinity >/dev/null
+  "${NETWORK_ENV[@]}" -v "$APT_CACHE:/var/cache/apt/archives" "$BASE_IMAGE" sleep infinity >/dev/null
 # The base image's apt settings for small images (no Recommends) are ours, not Debian's defaults.
 docker exec "$CONTAINER" rm -f /etc/apt/apt.conf.d/90qemu-webrtc
+local_cas=(/usr/local/share/ca-certificates/*.crt)
+if [ -f "${local_cas[0]}" ]; then
+  say "this machine's local CAs into the container: ${local_cas[*]##*/}"
+  for crt in "${local_cas[@]}"; do docker cp "$crt" "$CONTAINER:/usr/local/share/ca-certificates/"; done
+  docker exec "$CONTAINER" update-ca-certificates >/dev/null
+fi
 docker cp "$work/clone" "$CONTAINER:$CHECKOUT"
 
 left_running() {
