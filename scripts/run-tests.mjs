@@ -18,9 +18,9 @@ function collect(dir) {
   });
 }
 
-// A stage of its own (needs root and Docker; scripts/test.sh runs it after the rest through
-// deploy/test/run.sh): only run when a filter names the file.
-const ownStage = new Set(['deploy-compose.test.js']);
+// Stages of their own (need root and Docker; scripts/test.sh runs them after the rest, through
+// deploy/test/run.sh and test/fresh-machine/run.sh): only run when a filter names the file.
+const ownStage = new Set(['deploy-compose.test.js', 'fresh-machine-start.test.js']);
 
 const filter = process.argv.slice(2);
 const files = roots

@@ -18,17 +18,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 PROJECT=qwdeploytest$$
 BASE_IMAGE=${BASE_IMAGE:-qemu-webrtc-base:bookworm}
 work=$(mktemp -d /tmp/qw-deploy-stage.XXXXXX)
-engine_pid=
 stage_start=$(date +%s)
 
 say() { printf '\033[1m[deploy-test]\033[0m %s\n' "$*"; }
 die() { echo "deploy-test: $*" >&2; exit 1; }
 elapsed() { echo "$(($(date +%s) - stage_start)) s"; }
+# shellcheck source=deploy/test/docker-engine.sh
+. deploy/test/docker-engine.sh
 
 cleanup() {
   local status=$?
   set +e
-  if [ -n "$engine_pid" ] || docker info >/dev/null 2>&1; then
+  if [ -n "$DOCKER_ENGINE_PID" ] || docker info >/dev/null 2>&1; then
     local filter="label=com.docker.compose.project=$PROJECT"
     local ids
     ids=$(docker ps -aq --filter "$filter")
@@ -44,12 +45,7 @@ cleanup() {
     # shellcheck disable=SC2086
     [ -z "$ids" ] || docker volume rm -f $ids >/dev/null
   fi
-  if [ -n "$engine_pid" ]; then
-    say "stopping the Docker engine this stage started"
-    kill -TERM "$engine_pid" 2>/dev/null
-    for _ in $(seq 60); do kill -0 "$engine_pid" 2>/dev/null || break; sleep 0.5; done
-    kill -KILL "$engine_pid" 2>/dev/null
-  fi
+  docker_engine_stop
   rm -rf "$work"
   if [ "$status" -eq 0 ]; then say "passed in $(elapsed)"; else say "FAILED (exit $status) after $(elapsed)"; fi
   exit "$status"
@@ -69,37 +65,7 @@ else
 fi
 
 # --- 1. a Docker engine -------------------------------------------------------------------------
-start_engine() {
-  local driver=$1
-  # --iptables=false: no NAT or filter rules (none may be possible here). Builds use the host's
-  # network (BUILD_NETWORK=host); published ports go through docker-proxy; the host reaches the
-  # containers' bridge addresses directly. setsid: a Ctrl-C reaches the trap, not the engine.
-  setsid dockerd --storage-driver="$driver" --iptables=false >"$work/dockerd-$driver.log" 2>&1 &
-  engine_pid=$!
-  for _ in $(seq 120); do
-    if docker info >/dev/null 2>&1; then return 0; fi
-    kill -0 "$engine_pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  kill -TERM "$engine_pid" 2>/dev/null || true
-  wait "$engine_pid" 2>/dev/null || true
-  engine_pid=
-  tail -5 "$work/dockerd-$driver.log" >&2
-  return 1
-}
-if docker info >/dev/null 2>&1; then
-  say "using the running Docker engine ($(docker info -f '{{.ServerVersion}}, {{.Driver}}'))"
-else
-  [ "$(id -u)" -eq 0 ] || die "no Docker engine answers, and starting one needs root"
-  command -v dockerd >/dev/null || die "dockerd is not installed (bash scripts/setup.sh installs docker.io)"
-  started=0
-  for driver in ${DOCKERD_STORAGE_DRIVER:-overlay2 vfs}; do
-    say "starting a Docker engine (storage driver $driver)"
-    if start_engine "$driver"; then started=1; break; fi
-    say "the engine did not start with $driver"
-  done
-  [ "$started" -eq 1 ] || die "could not start a Docker engine"
-fi
+docker_engine_ensure "$work"
 
 # --- 2. the base image --------------------------------------------------------------------------
 # The image build trusts the CAs this host added locally (a TLS-intercepting proxy between this

@@ -1,6 +1,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './chromium.js';
 import { readGuestStatus, type GuestStatus } from './guest-screen.js';
+import { waitFor } from './wait.js';
 
 /** The guest's status rows and key marker all lie in its top 224 rows (test/guest/README.md). */
 export const GUEST_STATUS_ROWS = 224;
@@ -105,4 +106,43 @@ export function videoSize(page: Page): Promise<{ width: number; height: number }
     const v = document.querySelector('video');
     return { width: v?.videoWidth ?? 0, height: v?.videoHeight ?? 0 };
   });
+}
+
+/**
+ * What a user does with the start command's URL: opens it (the start page, listing the consoles),
+ * clicks the console's link (`/view/VM/CONSOLE`) and watches; waits until the <video> shows the
+ * guest (at `size` when given) and its frame numbers advance. Returns the page and both statuses.
+ */
+export async function watchConsoleFromStartPage(
+  browser: Browser,
+  url: string,
+  opts: { consolePath: string; size?: { width: number; height: number } },
+): Promise<{ page: Page; first: GuestStatus; later: GuestStatus }> {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(url);
+  const link = page.locator(`a[href^="${opts.consolePath}"]`);
+  await link.waitFor({ timeout: 30_000 });
+  await link.click();
+  const first = await waitFor(
+    'the guest in the <video>',
+    async () => {
+      const size = await videoSize(page);
+      const sized = opts.size
+        ? size.width === opts.size.width && size.height === opts.size.height
+        : size.width > 0;
+      return sized ? ((await statusFromPage(page)) ?? undefined) : undefined;
+    },
+    60_000,
+    250,
+  );
+  const later = await waitFor(
+    'its frames to advance',
+    async () => {
+      const status = await statusFromPage(page);
+      return status !== null && status.frame > first.frame ? status : undefined;
+    },
+    30_000,
+  );
+  return { page, first, later };
 }

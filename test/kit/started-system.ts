@@ -59,7 +59,7 @@ export class StartedSystem {
   }
 
   /** Starts the system and waits for its ready line (a QEMU boot and four services: generous). */
-  static async start(
+  static start(
     args: readonly string[],
     opts: {
       env?: NodeJS.ProcessEnv;
@@ -68,8 +68,23 @@ export class StartedSystem {
       onOutput?: (chunk: string) => void;
     } = {},
   ): Promise<StartedSystem> {
-    const proc = new ManagedProcess('start.mjs', process.execPath, [startScriptPath, ...args], {
+    return StartedSystem.launch(process.execPath, [startScriptPath, ...args], {
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
+      timeoutMs: opts.timeoutMs,
+    });
+  }
+
+  /**
+   * The start command run some other way (`bash scripts/start.sh` through `docker exec` in the
+   * fresh-machine stage): any command whose stdout carries start.mjs' event lines.
+   */
+  static async launch(
+    command: string,
+    args: readonly string[],
+    opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  ): Promise<StartedSystem> {
+    const proc = new ManagedProcess('start command', command, args, {
+      env: opts.env ?? process.env,
       logLimit: 256 * 1024,
     });
     const onOutput = opts.onOutput;

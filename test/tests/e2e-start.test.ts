@@ -10,9 +10,7 @@ import {
   StartedSystem,
   launchWebrtcChromium,
   startScriptPath,
-  statusFromPage,
-  videoSize,
-  waitFor,
+  watchConsoleFromStartPage,
 } from '../kit/index.js';
 
 const WIDTH = 1024;
@@ -85,27 +83,10 @@ test('start.mjs runs the demo VM, prints a URL that shows it, and stops everythi
 
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
-  await page.goto(url);
-  const link = page.locator('a[href^="/view/demo/0"]');
-  await link.waitFor({ timeout: 30_000 });
-  await link.click();
-  const status = await waitFor(
-    'the demo guest in the <video>',
-    async () => {
-      const size = await videoSize(page);
-      return size.width === WIDTH && size.height === HEIGHT
-        ? ((await statusFromPage(page)) ?? undefined)
-        : undefined;
-    },
-    60_000,
-    250,
-  );
-  await waitFor(
-    'its frames to advance',
-    async () => ((await statusFromPage(page))?.frame ?? 0) > status.frame,
-    30_000,
-  );
+  const { page } = await watchConsoleFromStartPage(browser, url, {
+    consolePath: '/view/demo/0',
+    size: { width: WIDTH, height: HEIGHT },
+  });
   // WebRTC media stays on loopback like the TCP ports (ICE_BIND_ADDRESS=127.0.0.1 by default).
   const media = udpAddressesOf(pids.signaling ?? 0);
   assert.ok(media.length > 0, 'the viewer has a UDP socket');
