@@ -71,6 +71,7 @@ export class StartedSystem {
     return StartedSystem.launch(process.execPath, [startScriptPath, ...args], {
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
       timeoutMs: opts.timeoutMs,
+      onOutput: opts.onOutput,
     });
   }
 
@@ -81,7 +82,11 @@ export class StartedSystem {
   static async launch(
     command: string,
     args: readonly string[],
-    opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+    opts: {
+      env?: NodeJS.ProcessEnv;
+      timeoutMs?: number | undefined;
+      onOutput?: ((chunk: string) => void) | undefined;
+    } = {},
   ): Promise<StartedSystem> {
     const proc = new ManagedProcess('start command', command, args, {
       env: opts.env ?? process.env,
