@@ -19,3 +19,5 @@ export * from './capture-process.js';
 export * from './guest-ring-frames.js';
 export * from './guest-pattern.js';
 export * from './encoder-announcer.js';
+export * from './system-bus.js';
+export * from './service-metrics.js';
