@@ -5,6 +5,10 @@ import { FrameRingReader } from '@qemu-webrtc/frame-ring';
 /** Ring names are plain file names in the ring directory: nothing else may be opened. */
 const RING_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$/;
 
+export function isRingName(name: string): boolean {
+  return RING_NAME.test(name) && !name.includes('..');
+}
+
 /** Open frame rings by name, re-opened when their generation changes (a resize). */
 export class RingCache {
   private readonly readers = new Map<string, FrameRingReader>();
@@ -12,12 +16,11 @@ export class RingCache {
   constructor(private readonly dir: string) {}
 
   get(name: string, generation: number): FrameRingReader {
-    if (!RING_NAME.test(name) || name.includes('..'))
-      throw new ProtocolError(`invalid ring name ${JSON.stringify(name)}`);
+    if (!isRingName(name)) throw new ProtocolError(`invalid ring name ${JSON.stringify(name.slice(0, 80))}`);
     const cached = this.readers.get(name);
     if (cached && cached.generation === generation) return cached;
-    cached?.close();
-    this.readers.delete(name);
+    // The ring on disk must have the generation asked for before the cached reader goes: a
+    // FrameReady with a wrong generation (forged, or late) must not close a reader in use.
     const reader = FrameRingReader.open(join(this.dir, name));
     if (reader.generation !== generation) {
       reader.close();
@@ -25,6 +28,7 @@ export class RingCache {
         `ring ${name} has generation ${reader.generation}, FrameReady says ${generation}`,
       );
     }
+    cached?.close();
     this.readers.set(name, reader);
     return reader;
   }

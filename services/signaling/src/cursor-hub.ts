@@ -1,4 +1,4 @@
-import { subjects, type Logger, type NatsConnection, type Subscription } from '@qemu-webrtc/common';
+import { subjects, type BadInputLog, type NatsConnection, type Subscription } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { SignalingMetrics } from './metrics.js';
 
@@ -67,7 +67,7 @@ export class CursorHub {
   constructor(
     private readonly nc: NatsConnection,
     private readonly metrics: SignalingMetrics,
-    private readonly logger: Logger,
+    private readonly badInput: BadInputLog,
   ) {}
 
   attach(vmId: string, consoleId: number, sink: CursorSink): () => void {
@@ -122,7 +122,7 @@ export class CursorHub {
       }
     } catch (error) {
       this.metrics.rejected.inc({ reason: 'bad_cursor_message' });
-      this.logger.warn({ subject, err: error }, 'undecodable cursor message');
+      this.badInput.warn('bad_cursor_message', { subject, err: error }, 'undecodable cursor message');
       return;
     }
     for (const sink of c.sinks.values()) sink.sendCursor(out);

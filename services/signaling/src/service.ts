@@ -129,7 +129,7 @@ export class SignalingService {
       encoders.roster,
       badInput,
     );
-    const cursors = new CursorHub(nc, metrics, logger.child({ component: 'cursor' }));
+    const cursors = new CursorHub(nc, metrics, badInput);
     const adaptation: AdaptationSettings = {
       downAfterMs: config.ADAPT_DOWN_AFTER_MS,
       upAfterMs: config.ADAPT_UP_AFTER_MS,
@@ -170,6 +170,7 @@ export class SignalingService {
       metrics,
       iceServers: config.ICE_SERVERS.map(toBrowserIceServer),
       defaultRendition: config.DEFAULT_RENDITION,
+      maxUnauthenticatedSockets: config.WS_MAX_UNAUTHENTICATED,
       up: () => holder.service?.up ?? false,
       ...(config.WEB_DIR !== undefined ? { webDir: config.WEB_DIR } : {}),
       ...(https ? { https } : {}),
