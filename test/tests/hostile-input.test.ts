@@ -157,8 +157,9 @@ async function sendAndAwaitClose(port: number, data: Buffer): Promise<number | u
 
 // --- bus messages ---
 
-/** A number outside a protobuf enum, on purpose: a peer can put any varint there. */
-const outOfEnum = <E>(n: number): E => n as unknown as E;
+/** Numbers outside protobuf enums, on purpose: a peer can put any varint there. */
+const BAD_FORMAT = 99 as unknown as qemu_webrtc.v1.PixelFormat;
+const BAD_PHASE = 99 as unknown as qemu_webrtc.v1.TouchPhase;
 
 const enc = <I>(codec: { encode(m: I): { finish(): Uint8Array } }, m: I): Uint8Array =>
   codec.encode(m).finish();
@@ -200,7 +201,7 @@ function absurdFrames(ringName: string, ringGeneration: number): Uint8Array[] {
     { ...base, ringName, ringGeneration: U32, slot: 0 },
     { ...base, ringName, ringGeneration, slot: 0, width: U32, height: U32, stride: U32 },
     { ...base, ringName, ringGeneration, slot: 0, width: 16384, height: 16384, stride: 65536 },
-    { ...base, ringName, ringGeneration, slot: 0, format: outOfEnum<qemu_webrtc.v1.PixelFormat>(99) },
+    { ...base, ringName, ringGeneration, slot: 0, format: BAD_FORMAT },
     { ...base, ringName, ringGeneration, slot: 0, sequence: Number.MAX_SAFE_INTEGER },
     {
       ...base,
@@ -352,7 +353,7 @@ function absurdInputs(): Uint8Array[] {
       ev({ touch: { slot: 0, phase: v1.TouchPhase.TOUCH_PHASE_BEGIN, x, y } }),
     ]),
     ev({ touch: { slot: U32, phase: v1.TouchPhase.TOUCH_PHASE_BEGIN, x: 1, y: 1 } }),
-    ev({ touch: { slot: 0, phase: outOfEnum<qemu_webrtc.v1.TouchPhase>(99), x: 1, y: 1 } }),
+    ev({ touch: { slot: 0, phase: BAD_PHASE, x: 1, y: 1 } }),
     // The wire names keys by KeyboardEvent.code; a qnum such as 0xFFFF cannot be named, only codes
     // that map to nothing.
     ...['0xFFFF', '65535', 'Unidentified', '__proto__', 'constructor', 'Key\u0000', 'x'.repeat(100_000)].map(
