@@ -17,6 +17,7 @@ import {
   connectSystemBus,
   launchWebrtcChromium,
   metricSamples,
+  metricValue,
   openPlayer,
   scrapeMetrics,
   statusFromPage,
@@ -727,6 +728,13 @@ test('hostile bus messages, sockets, WHEP requests and DataChannel input: nothin
   assert.ok(
     has('signaling', /signaling_rejected_total\{reason="bad_encoded_frame"\}/),
     'signaling counted garbage AUs',
+  );
+  const captureText = await scrapeMetrics(system.ready.metricsPorts.capture);
+  const refreshes = metricSamples(captureText, 'capture_refresh_requests_total');
+  t.diagnostic(`capture refresh requests: ${refreshes.map((s) => `${s.labels} ${s.value}`).join(', ')}`);
+  assert.ok(
+    metricValue(captureText, 'capture_refresh_requests_total', '{outcome="coalesced"}') > 0,
+    'a flood of refresh requests shares answers',
   );
   const dc = metricSamples(
     await scrapeMetrics(system.ready.metricsPorts.signaling),
