@@ -169,6 +169,13 @@ test('the page recovers from kill -9 of every service, nats-server and the bus; 
       );
     }
     const restarted = Date.now();
+    await waitFor(
+      'signaling up',
+      async () => (await fetch(`${system.baseUrl}/health`).catch(() => undefined))?.ok,
+      30_000,
+      50,
+    );
+    const signalingUp = Date.now() - t0;
     const advanced = await waitFor(
       `advancing guest frames in the same page after kill -9 ${fault.name}`,
       () => watch.advancedAfter(restarted),
@@ -183,7 +190,7 @@ test('the page recovers from kill -9 of every service, nats-server and the bus; 
     const line =
       `${fault.name}: restarted ${restarted - t0} ms, frames advancing again ${video} ms ` +
       `(longest freeze ${freeze} ms; frame ${frozen ?? '?'} -> ${advanced.status.frame}), ` +
-      `input up ${inputBack} ms, a key typed then reached the guest in ${key} ms`;
+      `signaling up ${signalingUp} ms, input up ${inputBack} ms, a key typed then reached the guest in ${key} ms`;
     report.push(line);
     t.diagnostic(line);
   }
