@@ -22,3 +22,5 @@ export * from './guest-pattern.js';
 export * from './encoder-announcer.js';
 export * from './encoder-process.js';
 export * from './bt709.js';
+export * from './system-bus.js';
+export * from './service-metrics.js';

@@ -7,12 +7,13 @@
 // and the log stays small (bad input is counted, and logged rate-limited).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { Page } from 'playwright-core';
 import { claimEpoch, publishProto, subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
   StartedSystem,
+  connectSystemBus,
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,
@@ -66,7 +67,7 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
     },
   );
   t.after(() => system.stop());
-  const nc: NatsConnection = await connect({ servers: system.ready.natsUrl });
+  const nc: NatsConnection = await connectSystemBus(system, 'forger');
   t.after(() => nc.close());
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());

@@ -26,6 +26,12 @@ export class CaptureMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly refreshRequests = new Counter({
+    name: 'capture_refresh_requests_total',
+    help: 'Console refresh requests from the bus: answered, or folded into an answer already due',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly captureLatency = new Histogram({
     name: 'capture_qemu_to_frame_ready_seconds',
     help: 'Time from the first QEMU message of a frame to its FrameReady',

@@ -19,6 +19,11 @@ import { QemuPresence } from './qemu-presence.js';
 import { VmCapture } from './vm-capture.js';
 
 const INFO_REPUBLISH_MS = 5000;
+/**
+ * Refresh requests are answered at most this often: anyone on the bus may ask, and a flood of
+ * requests must not turn into a flood of ConsoleInfo (nor take NATS from the frames).
+ */
+const REFRESH_MIN_INTERVAL_MS = 250;
 
 /** Resolves once the bus connection said Hello, rejects on the first error before that. */
 function openBus(address: string): Promise<MessageBus> {
@@ -43,6 +48,8 @@ export class CaptureService implements Service {
   private metricsServer: MetricsServer | undefined;
   private dmabufReader: DmabufReader | undefined;
   private infoTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private lastRefreshMs = -Infinity;
   private destroyed = false;
   private readonly gate: PublishGate;
 
@@ -82,7 +89,7 @@ export class CaptureService implements Service {
         consoles: [...(this.vm?.captures.keys() ?? [])],
       }),
     });
-    this.nc.subscribe(subjects.consoleRefresh, { callback: () => this.vm?.republish() });
+    this.nc.subscribe(subjects.consoleRefresh, { callback: () => this.onRefreshRequest() });
     this.infoTimer = setInterval(() => this.vm?.republish(), INFO_REPUBLISH_MS);
     await this.connectBus();
   }
@@ -165,10 +172,26 @@ export class CaptureService implements Service {
     }
   }
 
+  /** A refresh request: answered at once, or folded into the one answer due within 250 ms. */
+  private onRefreshRequest(): void {
+    if (this.refreshTimer !== undefined) {
+      this.metrics.refreshRequests.inc({ outcome: 'coalesced' });
+      return;
+    }
+    this.metrics.refreshRequests.inc({ outcome: 'answered' });
+    const wait = Math.max(0, this.lastRefreshMs + REFRESH_MIN_INTERVAL_MS - performance.now());
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.lastRefreshMs = performance.now();
+      this.vm?.republish();
+    }, wait);
+  }
+
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
     clearInterval(this.infoTimer);
+    clearTimeout(this.refreshTimer);
     this.vm?.stop();
     this.vm = undefined;
     this.bus?.disconnect();

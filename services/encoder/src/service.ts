@@ -20,6 +20,7 @@ import {
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { EncoderConfig } from './config.js';
 import { Membership } from './membership.js';
+import { frameReadyProblem } from './frame-ready-check.js';
 import { EncoderMetrics } from './metrics.js';
 import { RingCache } from './ring-cache.js';
 import { StreamEncoder } from './stream-encoder.js';
@@ -196,12 +197,29 @@ export class EncoderService implements Service {
   }
 
   private onFrame(frame: qemu_webrtc.v1.FrameReady): void {
-    this.seeConsole(frame.vmId, frame.consoleId);
-    // The console's frames are in this ring now: a reader of its previous ring is closed.
-    this.rings.named(`${frame.vmId}.${frame.consoleId}`, frame.ringName);
-    for (const r of this.config.ENCODER_RENDITIONS) {
-      this.held.get(`${frame.vmId}.${frame.consoleId}.${r.name}`)?.onFrame(frame);
+    const streams = this.config.ENCODER_RENDITIONS.flatMap((r) => {
+      const s = this.held.get(`${frame.vmId}.${frame.consoleId}.${r.name}`);
+      return s ? [s] : [];
+    });
+    const problem = frameReadyProblem(frame, streams.length > 0 ? this.rings : undefined);
+    if (problem !== undefined) {
+      this.metrics.messagesRejected.inc({ reason: `frame_ready_${problem}` });
+      this.badInput.warn(
+        `frame_ready_${problem}`,
+        {
+          ring: frame.ringName.slice(0, 80),
+          generation: frame.ringGeneration,
+          slot: frame.slot,
+          width: frame.width,
+          height: frame.height,
+          format: frame.format,
+        },
+        'FrameReady names no frame that can be read: dropped',
+      );
+      return;
     }
+    this.seeConsole(frame.vmId, frame.consoleId);
+    for (const s of streams) s.onFrame(frame);
   }
 
   /** Takes the streams this encoder owns now, lets go of the others. */

@@ -1,5 +1,6 @@
 // Bad FrameReady messages (a missing ring, a path outside the ring directory, a stale slot,
-// impossible geometry, an unknown pixel format) are dropped and counted; the stream goes on.
+// impossible geometry, an unknown pixel format) are dropped before any stream takes them and
+// counted by reason (encoder_messages_rejected_total{reason="frame_ready_*"}); the stream goes on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { publishProto, subjects } from '@qemu-webrtc/common';
@@ -12,7 +13,7 @@ const { FrameReady, PixelFormat } = qemu_webrtc.v1;
 async function dropped(port: number): Promise<Map<string, number>> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
   return new Map(
-    [...text.matchAll(/encoder_frames_dropped_total\{reason="(\w+)"\} (\d+)/g)].map((m) => [
+    [...text.matchAll(/encoder_messages_rejected_total\{reason="(\w+)"\} (\d+)/g)].map((m) => [
       m[1] ?? '',
       Number(m[2]),
     ]),
@@ -60,8 +61,11 @@ test('bad FrameReady messages are dropped and counted; the encoder keeps its str
   const after = await dropped(port);
   const grew = (reason: string): number => (after.get(reason) ?? 0) - (before.get(reason) ?? 0);
   t.diagnostic(`dropped: ${[...after].map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  assert.ok(grew('geometry') > 0, 'impossible geometry and unknown formats are counted');
-  assert.ok(grew('error') > 0, 'missing rings and names outside the ring directory are counted');
+  assert.ok(grew('frame_ready_geometry') > 0, 'impossible geometry is counted');
+  assert.ok(grew('frame_ready_format') > 0, 'unknown formats are counted');
+  assert.ok(grew('frame_ready_ring') > 0, 'missing rings are counted');
+  assert.ok(grew('frame_ready_ring_name') > 0, 'names outside the ring directory are counted');
+  assert.ok(grew('undecodable') > 0, 'garbage is counted');
   const last = p.encoded.at(-1);
   assert.equal(last?.stream?.rendition, 'full');
   assert.ok(last.data.byteLength > 0);

@@ -31,6 +31,8 @@ export interface AppDeps {
   metrics: SignalingMetrics;
   iceServers: BrowserIceServer[];
   defaultRendition: string;
+  /** WebSockets without their token yet, at most, at once (default 64). */
+  maxUnauthenticatedSockets?: number;
   /** Whether the service is up: all the public /health tells. */
   up: () => boolean;
   webDir?: string;
@@ -109,7 +111,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return problem(reply, status, status === 500 ? 'internal error' : error.message);
   });
 
-  await app.register(fastifyWebsocket, { options: { maxPayload: WS_HARD_LIMIT_BYTES } });
+  await app.register(fastifyWebsocket, {
+    options: { maxPayload: WS_HARD_LIMIT_BYTES },
+    // A peer that breaks the WebSocket protocol (unmasked or oversized frames, bad opcodes) is
+    // counted and dropped: not an error of ours, and not worth a stack trace per socket.
+    errorHandler: (error, socket) => {
+      deps.metrics.rejected.inc({ reason: 'ws_protocol_error' });
+      deps.logger.debug({ err: error }, 'WebSocket protocol error; socket dropped');
+      socket.terminate();
+    },
+  });
 
   // --- the browser client ---
   const publicDir = join(webDir, 'public');
@@ -163,8 +174,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // --- WebSocket signaling: the token comes in the first message, never in the URL ---
-  app.get('/ws', { websocket: true }, (socket) => {
+  // Sockets without their token yet cost us memory and a timer each and prove nothing: bounded.
+  const maxPending = deps.maxUnauthenticatedSockets ?? 64;
+  let pending = 0;
+  const tooManyPending = (): boolean => {
+    if (pending < maxPending) return false;
+    deps.metrics.rejected.inc({ reason: 'ws_too_many_unauthenticated' });
+    return true;
+  };
+  const refuseUpgrade = async (
+    _req: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply | undefined> =>
+    tooManyPending()
+      ? problem(reply.header('retry-after', '5'), 503, 'too many connections are waiting to authenticate')
+      : undefined;
+  app.get('/ws', { websocket: true, preValidation: refuseUpgrade }, (socket) => {
+    // Upgrades that passed the check together may still be too many.
+    if (tooManyPending()) {
+      socket.close(1013, 'too many unauthenticated connections');
+      return;
+    }
+    pending++;
     new WsSession(socket, {
+      settled: () => pending--,
       authenticate: (token) => deps.tokens.roleOf(token),
       viewers: deps.viewers,
       consoles: deps.consoles,

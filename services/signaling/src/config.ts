@@ -76,6 +76,11 @@ export const signalingConfigShape = {
   /** The lowest bitrate asked of an encoder, as a fraction of the rendition's own. */
   BITRATE_FLOOR: z.coerce.number().gt(0).max(1).default(0.2),
   MAX_VIEWERS: z.coerce.number().int().min(1).max(10_000).default(200),
+  /**
+   * WebSockets that have not sent their token yet, at most, at once: more are refused (503 before
+   * the upgrade, or closed with 1013). Each waits at most 10 s for its token.
+   */
+  WS_MAX_UNAUTHENTICATED: z.coerce.number().int().min(1).max(10_000).default(64),
   /** Minimum time between two keyframe requests sent to the encoder of one stream. */
   KEYFRAME_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(300),
   /** Input events a viewer may send per second (sustained), and in one burst. */

@@ -170,6 +170,7 @@ export class SignalingService {
       metrics,
       iceServers: config.ICE_SERVERS.map(toBrowserIceServer),
       defaultRendition: config.DEFAULT_RENDITION,
+      maxUnauthenticatedSockets: config.WS_MAX_UNAUTHENTICATED,
       up: () => holder.service?.up ?? false,
       ...(config.WEB_DIR !== undefined ? { webDir: config.WEB_DIR } : {}),
       ...(https ? { https } : {}),

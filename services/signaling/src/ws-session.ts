@@ -24,6 +24,8 @@ export interface WsSessionDeps {
   logger: Logger;
   iceServers: BrowserIceServer[];
   defaultRendition: string;
+  /** Called once, when the socket has authenticated or closed (whichever comes first). */
+  settled?: () => void;
 }
 
 /** After this many refused messages in a row the socket is closed (policy violation). */
@@ -46,6 +48,7 @@ export class WsSession {
   private readonly bucket = new TokenBucket(40, 200);
   private strikes = 0;
   private closed = false;
+  private settled = false;
   private readonly onConsoleChanged = (entry: ConsoleEntry): void => {
     const s = this.viewer?.opts.stream;
     if (s && entry.vmId === s.vmId && entry.consoleId === s.consoleId)
@@ -78,8 +81,15 @@ export class WsSession {
       return;
     }
     this.role = role;
+    this.settle();
     this.deps.consoles.on('changed', this.onConsoleChanged);
     this.send({ type: 'hello', role, iceServers: this.deps.iceServers });
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deps.settled?.();
   }
 
   private refuse(why: string): void {
@@ -244,6 +254,7 @@ export class WsSession {
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.settle();
     clearTimeout(this.authTimer);
     this.deps.consoles.off('changed', this.onConsoleChanged);
     this.viewer?.close('left');

@@ -41,6 +41,8 @@ let session: Session | undefined;
 let inputChannel: RTCDataChannel | undefined;
 let attempt = 0;
 let retryTimer: number | undefined;
+/** Reconnection tries at a short interval before the backoff starts. */
+const QUICK_RETRIES = 6;
 let stopped = false;
 let toastTimer: number | undefined;
 
@@ -83,7 +85,10 @@ const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? 
 function scheduleRetry(): void {
   if (stopped) return;
   window.clearTimeout(retryTimer);
-  const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)) * (0.75 + Math.random() * 0.5);
+  // A restarted server is back within seconds: the first tries come every half second, then the
+  // waits double (to 30 s), each with jitter so a crowd of pages does not come back at once.
+  const base = attempt < QUICK_RETRIES ? 500 : Math.min(30_000, 1000 * 2 ** (attempt - QUICK_RETRIES));
+  const delay = base * (0.75 + Math.random() * 0.5);
   attempt++;
   retryTimer = window.setTimeout(() => void connect(), delay);
 }
