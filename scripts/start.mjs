@@ -16,6 +16,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeNatsAuthConfig } from './nats-auth.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 /** The demo guest draws through virtio-gpu when QEMU gives it one (60 fps), else Bochs VBE. */
@@ -270,9 +271,11 @@ async function stop(code = 0) {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(0));
 
 try {
-  const natsConf = join(dir, 'nats.conf');
-  writeFileSync(natsConf, `listen: 127.0.0.1:${natsPort}\nmax_payload: 8MB\n`);
-  const nats = start('nats', 'nats-server', ['-c', natsConf], {}, 'SIGINT');
+  // One NATS user per service, with compose's permissions; passwords never printed.
+  const natsAuth = await writeNatsAuthConfig(root, dir, natsPort, {
+    testUser: process.env.QEMU_WEBRTC_NATS_TEST_USER === '1',
+  });
+  const nats = start('nats', 'nats-server', ['-c', natsAuth.conf], {}, 'SIGINT');
   await nats.waitForOutput(/Server is ready/);
 
   let busAddress = values.vm;
@@ -308,6 +311,7 @@ try {
       ...defaults,
       ...pickEnv(Object.keys(defaults)),
       NATS_URL: natsUrl,
+      ...natsAuth.env[name],
       ...env,
     });
   // An explicit --max-fps wins over the environment; the default does not.
@@ -362,6 +366,8 @@ qemu-webrtc is running (Ctrl-C stops everything):
     vmId: values['vm-id'],
     busAddress,
     natsUrl,
+    // A file (0600) with the test user's credential, only with QEMU_WEBRTC_NATS_TEST_USER=1.
+    natsTestCredential: natsAuth.testCredential ?? null,
     metricsPorts,
     maxFps,
     demo: demo ? { width: Number(size[1]), height: Number(size[2]), video } : null,

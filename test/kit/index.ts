@@ -19,3 +19,4 @@ export * from './capture-process.js';
 export * from './guest-ring-frames.js';
 export * from './guest-pattern.js';
 export * from './encoder-announcer.js';
+export * from './stalling-link.js';

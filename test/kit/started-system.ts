@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ManagedProcess } from './managed-process.js';
 
@@ -16,6 +17,12 @@ export interface SystemReady {
   vmId: string;
   busAddress: string;
   natsUrl: string;
+  /**
+   * A file (0600) holding a NATS credential that may publish and subscribe to anything, when the
+   * system was started with QEMU_WEBRTC_NATS_TEST_USER=1 (StartedSystem.start sets it); else null.
+   * The services have a user each with only their own subjects; nobody else gets in.
+   */
+  natsTestCredential: string | null;
   /** Each service's /metrics and detailed /health (signaling's public port has neither). */
   metricsPorts: { capture: number; encoder: number; signaling: number; input: number };
   maxFps: number;
@@ -67,7 +74,13 @@ export class StartedSystem {
     } = {},
   ): Promise<StartedSystem> {
     const proc = new ManagedProcess('start.mjs', process.execPath, [startScriptPath, ...args], {
-      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
+      env: {
+        ...process.env,
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        // Tests talk to the system's NATS (forgeries, probes) as a user of their own.
+        QEMU_WEBRTC_NATS_TEST_USER: '1',
+        ...opts.env,
+      },
       logLimit: 256 * 1024,
     });
     const onOutput = opts.onOutput;
@@ -89,6 +102,14 @@ export class StartedSystem {
     const e = this.events.find((x) => x.event === 'ready');
     if (!e) throw new Error('start.mjs is not ready yet');
     return e;
+  }
+
+  /** Options for nats.js connect() as the test user (see SystemReady.natsTestCredential). */
+  natsOptions(): { servers: string; user: string; pass: string } {
+    const file = this.ready.natsTestCredential;
+    if (file === null) throw new Error('started without QEMU_WEBRTC_NATS_TEST_USER=1: no test credential');
+    const { user, pass } = JSON.parse(readFileSync(file, 'utf8')) as { user: string; pass: string };
+    return { servers: this.ready.natsUrl, user, pass };
   }
 
   /** http://host:port of the browser client. */

@@ -66,7 +66,7 @@ test('forged bus messages do not freeze the page, a forged control expires, the 
     },
   );
   t.after(() => system.stop());
-  const nc: NatsConnection = await connect({ servers: system.ready.natsUrl });
+  const nc: NatsConnection = await connect(system.natsOptions());
   t.after(() => nc.close());
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());

@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import {
+  type BadInputLog,
   ProtocolError,
   nowUs,
   publishProto,
   subjects,
   type Logger,
   type NatsConnection,
+  type PublishGate,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { IFACE, LISTENER_PATH, type QemuConsole } from '@qemu-webrtc/qemu-dbus';
@@ -18,7 +20,6 @@ import { ListenerConnection, type IncomingCall } from './listener-connection.js'
 import type { CaptureMetrics } from './metrics.js';
 import { closeFd } from './frame-copy.js';
 import { socketpair } from './native.js';
-import type { PublishGate } from './publish-gate.js';
 
 const { CursorShape, CursorPosition } = qemu_webrtc.v1;
 const MAX_CURSOR = 512;
@@ -37,6 +38,8 @@ export interface ConsoleCaptureOptions {
   dmabuf: () => DmabufReader;
   metrics: CaptureMetrics;
   logger: Logger;
+  /** Rate-limited warnings about what QEMU sends that we refuse. */
+  badInput: BadInputLog;
 }
 
 interface Events {
@@ -59,6 +62,8 @@ export class ConsoleCapture extends EventEmitter<Events> {
   private dmabufChain: Promise<void> = Promise.resolve();
   private dmabufHandle: number | undefined;
   private dmabufFlip = false;
+  /** The listener link closed: nothing imported from now on may stay imported. */
+  private tornDown = false;
   enabled = true;
 
   private constructor(
@@ -137,7 +142,11 @@ export class ConsoleCapture extends EventEmitter<Events> {
       }
     } catch (error) {
       this.opts.metrics.framesDropped.inc({ reason: 'bad-input' });
-      this.logger.warn({ method, err: error }, 'dropped a bad message from QEMU');
+      this.opts.badInput.warn(
+        `qemu:${call.member}`,
+        { console: this.consoleId, method, err: error },
+        'dropped a bad message from QEMU',
+      );
       this.connection.replyError(call, 'org.qemu.Display1.Error.Failed', String(error));
     } finally {
       for (const fd of call.fds) if (!consumed.has(fd)) closeFd(fd);
@@ -285,7 +294,11 @@ export class ConsoleCapture extends EventEmitter<Events> {
       .then(async () => {
         this.releaseDmabuf();
         try {
-          this.dmabufHandle = await reader.import({ fds, width, height, fourcc, modifier, offsets, strides });
+          if (this.tornDown) return; // arrived with (or after) the link's end: only close its fds
+          const handle = await reader.import({ fds, width, height, fourcc, modifier, offsets, strides });
+          // Teardown ran while the import was under way: it had nothing to release, so release here.
+          if (this.tornDown) reader.release(handle);
+          else this.dmabufHandle = handle;
         } finally {
           for (const fd of fds) closeFd(fd);
         }
@@ -341,6 +354,7 @@ export class ConsoleCapture extends EventEmitter<Events> {
   }
 
   private teardown(): void {
+    this.tornDown = true;
     this.publisher.destroy();
     this.releaseDmabuf();
   }

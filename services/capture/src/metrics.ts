@@ -1,4 +1,4 @@
-import { Counter, Histogram, createRegistry, type Registry } from '@qemu-webrtc/common';
+import { Counter, Gauge, Histogram, createRegistry, type Registry } from '@qemu-webrtc/common';
 
 /** What capture counts: frames in from QEMU, frames out on NATS, drops, and the time between. */
 export class CaptureMetrics {
@@ -18,6 +18,17 @@ export class CaptureMetrics {
     name: 'capture_frames_dropped_total',
     help: 'Frames or QEMU messages dropped, by reason',
     labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly busDropped = new Counter({
+    name: 'capture_bus_messages_dropped_total',
+    help: 'Messages from NATS dropped, by reason (refresh requests with a body, or coalesced)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly dmabufImages = new Gauge({
+    name: 'capture_dmabuf_images',
+    help: 'DMA-BUFs imported with EGL and not yet released (one per gl=on console at most)',
     registers: [this.registry],
   });
   readonly captureLatency = new Histogram({

@@ -1,6 +1,8 @@
 import {
+  BadInputLog,
   connectNats,
   drainNats,
+  PublishGate,
   startMetricsServer,
   subjects,
   type Logger,
@@ -12,11 +14,12 @@ import { connectBus, onBusClosed, type MessageBus } from '@qemu-webrtc/qemu-dbus
 import type { CaptureConfig } from './config.js';
 import { DmabufReader } from './dmabuf-reader.js';
 import { CaptureMetrics } from './metrics.js';
-import { PublishGate } from './publish-gate.js';
 import { QemuPresence } from './qemu-presence.js';
 import { VmCapture } from './vm-capture.js';
 
 const INFO_REPUBLISH_MS = 5000;
+/** Refresh requests (anyone may send one) are answered at most this often. */
+const REFRESH_MIN_MS = 250;
 
 /** Resolves once the bus connection said Hello, rejects on the first error before that. */
 function openBus(address: string): Promise<MessageBus> {
@@ -36,6 +39,7 @@ function openBus(address: string): Promise<MessageBus> {
  */
 export class CaptureService implements Service {
   readonly metrics = new CaptureMetrics();
+  private readonly badInput: BadInputLog;
   private bus: MessageBus | undefined;
   private vm: VmCapture | undefined;
   private metricsServer: MetricsServer | undefined;
@@ -43,6 +47,8 @@ export class CaptureService implements Service {
   private infoTimer: NodeJS.Timeout | undefined;
   private destroyed = false;
   private readonly gate: PublishGate;
+  private lastRefreshMs = -Infinity;
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly config: CaptureConfig,
@@ -50,6 +56,7 @@ export class CaptureService implements Service {
     private readonly nc: NatsConnection,
   ) {
     this.gate = new PublishGate(nc);
+    this.badInput = new BadInputLog(logger.child({ component: 'bad-input' }));
   }
 
   static async create(config: CaptureConfig, logger: Logger): Promise<CaptureService> {
@@ -80,7 +87,30 @@ export class CaptureService implements Service {
         consoles: [...(this.vm?.captures.keys() ?? [])],
       }),
     });
-    this.nc.subscribe(subjects.consoleRefresh, { callback: () => this.vm?.republish() });
+    // A refresh request is empty; a burst of them is answered once per REFRESH_MIN_MS.
+    this.nc.subscribe(subjects.consoleRefresh, {
+      callback: (error, msg) => {
+        if (error) return;
+        if (msg.data.byteLength > 0) {
+          this.metrics.busDropped.inc({ reason: 'refresh_with_body' });
+          return;
+        }
+        const now = performance.now();
+        if (now - this.lastRefreshMs < REFRESH_MIN_MS) {
+          this.metrics.busDropped.inc({ reason: 'refresh_coalesced' });
+          if (!this.refreshTimer) {
+            this.refreshTimer = setTimeout(() => {
+              this.refreshTimer = undefined;
+              this.lastRefreshMs = performance.now();
+              this.vm?.republish();
+            }, REFRESH_MIN_MS - (now - this.lastRefreshMs));
+          }
+          return;
+        }
+        this.lastRefreshMs = now;
+        this.vm?.republish();
+      },
+    });
     this.infoTimer = setInterval(() => this.vm?.republish(), INFO_REPUBLISH_MS);
     await this.connectBus();
   }
@@ -138,8 +168,12 @@ export class CaptureService implements Service {
         nc: this.nc,
         gate: this.gate,
         config: this.config,
-        dmabuf: () => (this.dmabufReader ??= new DmabufReader(this.config.EGL_DEVICE, this.logger)),
+        dmabuf: () =>
+          (this.dmabufReader ??= new DmabufReader(this.config.EGL_DEVICE, this.logger, (n) =>
+            this.metrics.dmabufImages.set(n),
+          )),
         metrics: this.metrics,
+        badInput: this.badInput,
         logger: this.logger,
       });
       // The bus may have gone while we started (its VM with it).
@@ -154,10 +188,12 @@ export class CaptureService implements Service {
     if (this.destroyed) return;
     this.destroyed = true;
     clearInterval(this.infoTimer);
+    clearTimeout(this.refreshTimer);
     this.vm?.stop();
     this.vm = undefined;
     this.bus?.disconnect();
     await this.dmabufReader?.close();
+    this.badInput.close();
     await this.metricsServer?.close();
     await drainNats(this.nc);
   }

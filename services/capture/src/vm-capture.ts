@@ -1,10 +1,12 @@
 import type dbus from 'dbus-next';
 import {
+  type BadInputLog,
   publishProto,
   subjects,
   toSubjectToken,
   type Logger,
   type NatsConnection,
+  type PublishGate,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
@@ -20,7 +22,6 @@ import type { CaptureConfig } from './config.js';
 import { ConsoleCapture } from './console-capture.js';
 import type { DmabufReader } from './dmabuf-reader.js';
 import type { CaptureMetrics } from './metrics.js';
-import type { PublishGate } from './publish-gate.js';
 
 const { ConsoleInfo } = qemu_webrtc.v1;
 const RETRY_MS = 1000;
@@ -33,6 +34,7 @@ export interface VmCaptureOptions {
   dmabuf: () => DmabufReader;
   metrics: CaptureMetrics;
   logger: Logger;
+  badInput: BadInputLog;
 }
 
 /** One running QEMU: its consoles, their listeners, and the ConsoleInfo we publish for them. */
@@ -91,6 +93,7 @@ export class VmCapture {
         offerUnixMap: this.opts.config.OFFER_UNIX_MAP,
         dmabuf: this.opts.dmabuf,
         metrics: this.opts.metrics,
+        badInput: this.opts.badInput,
         logger: this.opts.logger.child({ vmId: this.vmId }),
       });
       this.captures.set(id, capture);

@@ -1,4 +1,4 @@
-import { subjects, type Logger, type NatsConnection, type Subscription } from '@qemu-webrtc/common';
+import { bodyMatchesConsoleSubject, subjects, type Logger, type NatsConnection, type Subscription } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { SignalingMetrics } from './metrics.js';
 
@@ -9,6 +9,8 @@ export const CURSOR_SHAPE = 1;
 export const CURSOR_POSITION = 2;
 /** Larger cursor images are not forwarded (a DataChannel message must stay well under 256 KiB). */
 export const MAX_CURSOR_PIXELS = 128 * 128;
+/** A cursor position further out than this (console pixels) is nonsense: dropped. */
+const MAX_CURSOR_COORD = 65_535;
 
 /**
  * Shape: u8 type=1, u8 0, u16 width, u16 height, i16 hotX, i16 hotY, u32 serial, then
@@ -108,14 +110,20 @@ export class CursorHub {
     let out: Buffer | undefined;
     try {
       if (subject.endsWith('.shape')) {
-        out = encodeCursorShape(CursorShape.decode(data));
-        if (!out) {
-          this.metrics.rejected.inc({ reason: 'cursor_too_large' });
-          return;
-        }
+        const shape = CursorShape.decode(data);
+        if (!bodyMatchesConsoleSubject(subject, shape)) return this.reject('cursor_subject_mismatch');
+        if (shape.hotX < 0 || shape.hotY < 0 || shape.hotX >= shape.width || shape.hotY >= shape.height)
+          return this.reject('bad_cursor_hotspot');
+        out = encodeCursorShape(shape);
+        if (!out) return this.reject('cursor_too_large');
         c.shape = out;
       } else if (subject.endsWith('.position')) {
-        out = encodeCursorPosition(CursorPosition.decode(data));
+        const pos = CursorPosition.decode(data);
+        if (!bodyMatchesConsoleSubject(subject, pos)) return this.reject('cursor_subject_mismatch');
+        // QEMU's positions are console pixels (the hot spot may sit a little outside).
+        if (Math.abs(pos.x) > MAX_CURSOR_COORD || Math.abs(pos.y) > MAX_CURSOR_COORD)
+          return this.reject('bad_cursor_position');
+        out = encodeCursorPosition(pos);
         c.position = out;
       } else {
         return;
@@ -126,6 +134,11 @@ export class CursorHub {
       return;
     }
     for (const sink of c.sinks.values()) sink.sendCursor(out);
+  }
+
+  /** Drops a cursor message that came on the bus, counted by reason. */
+  private reject(reason: string): void {
+    this.metrics.rejected.inc({ reason });
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 import { nowUs, z } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { Role } from './auth.js';
+import { HeldInput } from './held-input.js';
 import { TokenBucket } from './rate-limit.js';
 
 const { TouchPhase } = qemu_webrtc.v1;
@@ -56,6 +57,7 @@ const PHASES = {
 export class InputGate {
   private sequence = 0;
   private readonly bucket: TokenBucket;
+  private readonly held = new HeldInput();
 
   constructor(
     readonly viewerId: string,
@@ -99,12 +101,17 @@ export class InputGate {
         message: `bad input event${issue ? `: ${issue.path.join('.') || '(root)'} ${issue.message}` : ''}`,
       };
     }
-    return { ok: true, event: this.toEvent(parsed.data) };
+    const event = this.toEvent(parsed.data);
+    this.held.observe(event);
+    return { ok: true, event };
   }
 
-  /** The event that lets go of every key and button this viewer holds (on leave). */
-  releaseAll(): qemu_webrtc.v1.IInputEvent {
-    return this.base(undefined, { releaseAll: {} });
+  /**
+   * The events that let go of every key and button this viewer holds (on leave): each held key and
+   * button by name, then release_all, so an input process restarted since the press lifts them too.
+   */
+  releaseAll(): qemu_webrtc.v1.IInputEvent[] {
+    return this.held.releases().map((body) => this.base(undefined, body));
   }
 
   private base(

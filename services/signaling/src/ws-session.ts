@@ -1,7 +1,7 @@
 import type { WebSocket } from '@fastify/websocket';
 import { nowUs, type Logger } from '@qemu-webrtc/common';
 import type { Role } from './auth.js';
-import type { ConsoleDirectory, ConsoleEntry } from './console-directory.js';
+import type { ConsoleDirectory } from './console-directory.js';
 import type { BrowserIceServer } from './ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
@@ -46,11 +46,8 @@ export class WsSession {
   private readonly bucket = new TokenBucket(40, 200);
   private strikes = 0;
   private closed = false;
-  private readonly onConsoleChanged = (entry: ConsoleEntry): void => {
-    const s = this.viewer?.opts.stream;
-    if (s && entry.vmId === s.vmId && entry.consoleId === s.consoleId)
-      this.send({ type: 'console', console: entry });
-  };
+  /** Stops following the watched console's changes (set while a viewer watches one). */
+  private unwatchConsole: (() => void) | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -78,7 +75,6 @@ export class WsSession {
       return;
     }
     this.role = role;
-    this.deps.consoles.on('changed', this.onConsoleChanged);
     this.send({ type: 'hello', role, iceServers: this.deps.iceServers });
   }
 
@@ -227,6 +223,10 @@ export class WsSession {
     }
     const viewer = result.viewer;
     this.viewer = viewer;
+    this.unwatchConsole?.();
+    this.unwatchConsole = this.deps.consoles.watch(vmId, consoleId, (changed) =>
+      this.send({ type: 'console', console: changed }),
+    );
     viewer.on('candidate', (candidate, mid) => this.send({ type: 'candidate', candidate, mid }));
     viewer.on('state', (state) => this.send({ type: 'state', state }));
     viewer.on('notice', (code, message) => this.error(code, message));
@@ -245,7 +245,8 @@ export class WsSession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.authTimer);
-    this.deps.consoles.off('changed', this.onConsoleChanged);
+    this.unwatchConsole?.();
+    this.unwatchConsole = undefined;
     this.viewer?.close('left');
   }
 }
