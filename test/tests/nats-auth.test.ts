@@ -100,7 +100,10 @@ test("the start command's NATS admits only its users, each to its own subjects, 
   const inputGot: string[] = [];
   input.subscribe(subjects.inputAll, { callback: (_e, m) => inputGot.push(m.subject) });
   const forbiddenSub: string[] = [];
-  capture.subscribe(subjects.inputAll, { callback: (_e, m) => forbiddenSub.push(m.subject) });
+  const subErrors: string[] = [];
+  capture.subscribe(subjects.inputAll, {
+    callback: (e, m) => (e ? subErrors.push(e.message) : forbiddenSub.push(m.subject)),
+  });
   await Promise.all([capture.flush(), input.flush()]);
 
   capture.publish(subjects.frameReady('vm1', 0)); // its own
@@ -114,4 +117,5 @@ test("the start command's NATS admits only its users, each to its own subjects, 
   assert.deepEqual(sorted(seen), sorted([subjects.frameReady('vm1', 0), subjects.input('vm2')]));
   assert.deepEqual(inputGot, [subjects.input('vm2')]);
   assert.deepEqual(forbiddenSub, [], 'capture may not read input');
+  assert.match(subErrors.join('\n'), /permissions violation/i, 'and is told so');
 });
