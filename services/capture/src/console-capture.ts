@@ -188,11 +188,21 @@ export class ConsoleCapture extends EventEmitter<Events> {
           receivedUs,
         );
         break;
-      case 'ScanoutMap':
-        this.setEnabled(true);
-        // The mapping outlives the fd: close it after mapping (in onCall's finally).
-        this.publisher.damage(this.surface.scanoutMap(n(0), n(1), n(2), n(3), n(4), n(5)), receivedUs);
-        break;
+      case 'ScanoutMap': {
+          this.setEnabled(true);
+          // A mapping outlives the fd: closed after mapping (in onCall's finally) unless kept for reading.
+          const map = this.surface.scanoutMap(n(0), n(1), n(2), n(3), n(4), n(5));
+          if (map.keptFd) {
+            consumed.add(n(0));
+            this.opts.badInput.warn(
+              'memfd-unsealed',
+              { console: this.consoleId, seals: map.seals },
+              "QEMU's framebuffer memfd is not sealed against shrinking: reading it (pread), not mapping it",
+            );
+          }
+          this.publisher.damage(map.rect, receivedUs);
+          break;
+      }
       case 'UpdateMap':
         this.publisher.damage(this.surface.updateMap(n(0), n(1), n(2), n(3)), receivedUs);
         break;
@@ -356,6 +366,7 @@ export class ConsoleCapture extends EventEmitter<Events> {
   private teardown(): void {
     this.tornDown = true;
     this.publisher.destroy();
+    this.surface.disable(); // closes a memfd kept for reading
     this.releaseDmabuf();
   }
 
