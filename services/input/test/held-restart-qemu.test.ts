@@ -33,7 +33,7 @@ test('keys held before input was killed are released when their viewer leaves', 
   t.after(() => nats.stop());
   const nc = await connect({ servers: nats.url });
   t.after(() => nc.close());
-  const vm = await QemuVm.start(dir, { busAddress: bus.address, width: 640, height: 480 });
+  const vm = await QemuVm.start(dir, { busAddress: bus.address, width: 1024, height: 768 });
   t.after(() => vm.stop());
 
   const startInput = async (): Promise<ManagedProcess> => {
