@@ -39,10 +39,8 @@ export async function writeNatsAuthConfig(root, parent, port, { testUser = false
     writeFileSync(testCredential, JSON.stringify({ user: 'test', pass: password }), { mode: 0o600 });
   }
   const conf = join(dir, 'nats.conf');
-  writeFileSync(
-    conf,
-    `listen: 127.0.0.1:${port}\nmax_payload: 8MB\n${natsAuthorizationConf(users)}`,
-    { mode: 0o600 },
-  );
+  writeFileSync(conf, `listen: 127.0.0.1:${port}\nmax_payload: 8MB\n${natsAuthorizationConf(users)}`, {
+    mode: 0o600,
+  });
   return { conf, env, testCredential };
 }

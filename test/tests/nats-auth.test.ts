@@ -43,7 +43,11 @@ test('deploy/nats.conf gives each service exactly the permissions NATS_PERMISSIO
   for (const name of NATS_SERVICES) {
     const conf = users.get(name);
     assert.deepEqual(sorted(conf?.publish ?? []), sorted(NATS_PERMISSIONS[name].publish), `${name} publish`);
-    assert.deepEqual(sorted(conf?.subscribe ?? []), sorted(NATS_PERMISSIONS[name].subscribe), `${name} subscribe`);
+    assert.deepEqual(
+      sorted(conf?.subscribe ?? []),
+      sorted(NATS_PERMISSIONS[name].subscribe),
+      `${name} subscribe`,
+    );
   }
 });
 
@@ -57,7 +61,12 @@ test("the start command's NATS admits only its users, each to its own subjects, 
   const dir = new TempDir();
   t.after(() => dir.remove());
   const { writeNatsAuthConfig } = (await import(`${root}scripts/nats-auth.mjs`)) as {
-    writeNatsAuthConfig: (root: string, parent: string, port: number, o: { testUser: boolean }) => Promise<NatsAuth>;
+    writeNatsAuthConfig: (
+      root: string,
+      parent: string,
+      port: number,
+      o: { testUser: boolean },
+    ) => Promise<NatsAuth>;
   };
   const port = await freePort();
   const auth = await writeNatsAuthConfig(root, dir.path, port, { testUser: true });
@@ -75,7 +84,11 @@ test("the start command's NATS admits only its users, each to its own subjects, 
   t.after(() => server.stop());
   await server.waitForOutput(/Server is ready/);
   const url = `nats://127.0.0.1:${port}`;
-  await assert.rejects(connect({ servers: url, reconnect: false }), /Authorization/i, 'no credentials: refused');
+  await assert.rejects(
+    connect({ servers: url, reconnect: false }),
+    /Authorization/i,
+    'no credentials: refused',
+  );
   await assert.rejects(
     connect({ servers: url, user: 'capture', pass: 'guessed', reconnect: false }),
     /Authorization/i,
@@ -88,7 +101,10 @@ test("the start command's NATS admits only its users, each to its own subjects, 
     t.after(() => nc.close());
     return nc;
   };
-  const { user, pass } = JSON.parse(readFileSync(auth.testCredential, 'utf8')) as { user: string; pass: string };
+  const { user, pass } = JSON.parse(readFileSync(auth.testCredential, 'utf8')) as {
+    user: string;
+    pass: string;
+  };
   const observer = await connect({ servers: url, user, pass });
   t.after(() => observer.close());
   const seen: string[] = [];
@@ -111,7 +127,10 @@ test("the start command's NATS admits only its users, each to its own subjects, 
   capture.publish(subjects.encoded({ vmId: 'vm1', consoleId: 0, rendition: 'full' }));
   input.publish(subjects.consoleRefresh); // input publishes nothing
   observer.publish(subjects.input('vm2')); // the test user may
-  await waitFor('the allowed messages', () => seen.includes(subjects.frameReady('vm1', 0)) && inputGot.length > 0);
+  await waitFor(
+    'the allowed messages',
+    () => seen.includes(subjects.frameReady('vm1', 0)) && inputGot.length > 0,
+  );
   await observer.flush();
   await new Promise((r) => setTimeout(r, 300));
   assert.deepEqual(sorted(seen), sorted([subjects.frameReady('vm1', 0), subjects.input('vm2')]));

@@ -33,7 +33,12 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsService, NatsPermissions>> = 
     ],
   },
   signaling: {
-    publish: [subjects.consoleRefresh, subjects.inputAll, subjects.keyframeRequestAll, subjects.encoderControlAll],
+    publish: [
+      subjects.consoleRefresh,
+      subjects.inputAll,
+      subjects.keyframeRequestAll,
+      subjects.encoderControlAll,
+    ],
     subscribe: [
       subjects.consoleInfoAll,
       subjects.cursorAllConsoles,

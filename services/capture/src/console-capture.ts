@@ -189,19 +189,19 @@ export class ConsoleCapture extends EventEmitter<Events> {
         );
         break;
       case 'ScanoutMap': {
-          this.setEnabled(true);
-          // A mapping outlives the fd: closed after mapping (in onCall's finally) unless kept for reading.
-          const map = this.surface.scanoutMap(n(0), n(1), n(2), n(3), n(4), n(5));
-          if (map.keptFd) {
-            consumed.add(n(0));
-            this.opts.badInput.warn(
-              'memfd-unsealed',
-              { console: this.consoleId, seals: map.seals },
-              "QEMU's framebuffer memfd is not sealed against shrinking: reading it (pread), not mapping it",
-            );
-          }
-          this.publisher.damage(map.rect, receivedUs);
-          break;
+        this.setEnabled(true);
+        // A mapping outlives the fd: closed after mapping (in onCall's finally) unless kept for reading.
+        const map = this.surface.scanoutMap(n(0), n(1), n(2), n(3), n(4), n(5));
+        if (map.keptFd) {
+          consumed.add(n(0));
+          this.opts.badInput.warn(
+            'memfd-unsealed',
+            { console: this.consoleId, seals: map.seals },
+            "QEMU's framebuffer memfd is not sealed against shrinking: reading it (pread), not mapping it",
+          );
+        }
+        this.publisher.damage(map.rect, receivedUs);
+        break;
       }
       case 'UpdateMap':
         this.publisher.damage(this.surface.updateMap(n(0), n(1), n(2), n(3)), receivedUs);
@@ -304,10 +304,10 @@ export class ConsoleCapture extends EventEmitter<Events> {
       .then(async () => {
         this.releaseDmabuf();
         try {
-          if (this.tornDown) return; // arrived with (or after) the link's end: only close its fds
+          if (this.isTornDown()) return; // arrived with (or after) the link's end: only close its fds
           const handle = await reader.import({ fds, width, height, fourcc, modifier, offsets, strides });
           // Teardown ran while the import was under way: it had nothing to release, so release here.
-          if (this.tornDown) reader.release(handle);
+          if (this.isTornDown()) reader.release(handle);
           else this.dmabufHandle = handle;
         } finally {
           for (const fd of fds) closeFd(fd);
@@ -361,6 +361,11 @@ export class ConsoleCapture extends EventEmitter<Events> {
     if (this.enabled === enabled) return;
     this.enabled = enabled;
     this.emit('enabled', enabled);
+  }
+
+  /** A method, not the field: its value changes across an await. */
+  private isTornDown(): boolean {
+    return this.tornDown;
   }
 
   private teardown(): void {

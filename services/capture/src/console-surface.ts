@@ -145,7 +145,14 @@ export class ConsoleSurface {
   updateMap(x: number, y: number, width: number, height: number): Rect {
     if (this.source && this.kind === 'inline' && this.geometry && this.pixels) {
       const rect = this.clip(x, y, width, height, 'UpdateMap');
-      readSharedRows(this.source.fd, this.source.offset, this.pixels, this.geometry.stride, rect.y, rect.height);
+      readSharedRows(
+        this.source.fd,
+        this.source.offset,
+        this.pixels,
+        this.geometry.stride,
+        rect.y,
+        rect.height,
+      );
       return rect;
     }
     if (this.kind !== 'map' || !this.geometry) throw new ProtocolError('UpdateMap without a ScanoutMap');

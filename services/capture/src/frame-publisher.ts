@@ -1,5 +1,12 @@
 import { basename } from 'node:path';
-import { nowUs, publishProto, subjects, type Logger, type NatsConnection, type PublishGate } from '@qemu-webrtc/common';
+import {
+  nowUs,
+  publishProto,
+  subjects,
+  type Logger,
+  type NatsConnection,
+  type PublishGate,
+} from '@qemu-webrtc/common';
 import { FrameRingWriter, type PixelFormat, type SlotWrite } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { ConsoleSurface } from './console-surface.js';

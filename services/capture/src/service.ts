@@ -99,11 +99,14 @@ export class CaptureService implements Service {
         if (now - this.lastRefreshMs < REFRESH_MIN_MS) {
           this.metrics.busDropped.inc({ reason: 'refresh_coalesced' });
           if (!this.refreshTimer) {
-            this.refreshTimer = setTimeout(() => {
-              this.refreshTimer = undefined;
-              this.lastRefreshMs = performance.now();
-              this.vm?.republish();
-            }, REFRESH_MIN_MS - (now - this.lastRefreshMs));
+            this.refreshTimer = setTimeout(
+              () => {
+                this.refreshTimer = undefined;
+                this.lastRefreshMs = performance.now();
+                this.vm?.republish();
+              },
+              REFRESH_MIN_MS - (now - this.lastRefreshMs),
+            );
           }
           return;
         }

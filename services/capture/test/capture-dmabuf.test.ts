@@ -329,7 +329,11 @@ test('gl=on: a DMA-BUF whose import is under way when the listener link ends is 
   // QEMU comes back: capture registers a new listener (long after the old import finished).
   const second = await startDouble(env, t, W, H);
   await second.waitForListener();
-  await waitFor('no DMA-BUF left imported', async () => (await metricValue(service, 'capture_dmabuf_images')) === 0, 5000);
+  await waitFor(
+    'no DMA-BUF left imported',
+    async () => (await metricValue(service, 'capture_dmabuf_images')) === 0,
+    5000,
+  );
 });
 
 test('Unix.Map: a memfd not sealed against shrinking is read, not mapped: truncating it costs no SIGBUS', async (t) => {
@@ -366,7 +370,10 @@ test('Unix.Map: a memfd not sealed against shrinking is read, not mapped: trunca
   const short = memfdWith(a.subarray(0, stride * (H - 1)), 'map-short', t);
   addSeals(short, QEMU_SEALS);
   await double.scanoutMap(short, 0, W, H, stride);
-  await waitFor('the short ScanoutMap counted', async () => (await droppedCount(service, 'bad-input')) > before + 1);
+  await waitFor(
+    'the short ScanoutMap counted',
+    async () => (await droppedCount(service, 'bad-input')) > before + 1,
+  );
 
   // Sealed like QEMU's pixman surfaces: mapped, exact pixels.
   const sealed = memfdWith(a, 'map-sealed', t);

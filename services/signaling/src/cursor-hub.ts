@@ -1,4 +1,10 @@
-import { bodyMatchesConsoleSubject, subjects, type Logger, type NatsConnection, type Subscription } from '@qemu-webrtc/common';
+import {
+  bodyMatchesConsoleSubject,
+  subjects,
+  type Logger,
+  type NatsConnection,
+  type Subscription,
+} from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { SignalingMetrics } from './metrics.js';
 
@@ -111,18 +117,31 @@ export class CursorHub {
     try {
       if (subject.endsWith('.shape')) {
         const shape = CursorShape.decode(data);
-        if (!bodyMatchesConsoleSubject(subject, shape)) return this.reject('cursor_subject_mismatch');
-        if (shape.hotX < 0 || shape.hotY < 0 || shape.hotX >= shape.width || shape.hotY >= shape.height)
-          return this.reject('bad_cursor_hotspot');
+        if (!bodyMatchesConsoleSubject(subject, shape)) {
+          this.reject('cursor_subject_mismatch');
+          return;
+        }
+        if (shape.hotX < 0 || shape.hotY < 0 || shape.hotX >= shape.width || shape.hotY >= shape.height) {
+          this.reject('bad_cursor_hotspot');
+          return;
+        }
         out = encodeCursorShape(shape);
-        if (!out) return this.reject('cursor_too_large');
+        if (!out) {
+          this.reject('cursor_too_large');
+          return;
+        }
         c.shape = out;
       } else if (subject.endsWith('.position')) {
         const pos = CursorPosition.decode(data);
-        if (!bodyMatchesConsoleSubject(subject, pos)) return this.reject('cursor_subject_mismatch');
+        if (!bodyMatchesConsoleSubject(subject, pos)) {
+          this.reject('cursor_subject_mismatch');
+          return;
+        }
         // QEMU's positions are console pixels (the hot spot may sit a little outside).
-        if (Math.abs(pos.x) > MAX_CURSOR_COORD || Math.abs(pos.y) > MAX_CURSOR_COORD)
-          return this.reject('bad_cursor_position');
+        if (Math.abs(pos.x) > MAX_CURSOR_COORD || Math.abs(pos.y) > MAX_CURSOR_COORD) {
+          this.reject('bad_cursor_position');
+          return;
+        }
         out = encodeCursorPosition(pos);
         c.position = out;
       } else {

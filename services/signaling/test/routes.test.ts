@@ -423,7 +423,9 @@ test('WebSocket: 12 sessions watching one console raise no MaxListenersExceeded;
   }
   await s.announce({ vmId: 'vm-1', width: 800, height: 600 });
   for (const c of clients) {
-    await waitFor('the new size', () => c.messages.find((m) => m.type === 'console' && (m.console as { width: number }).width === 800));
+    await waitFor('the new size', () =>
+      c.messages.find((m) => m.type === 'console' && (m.console as { width: number }).width === 800),
+    );
   }
   // Warnings are emitted on the next tick.
   await new Promise((r) => setImmediate(r));
@@ -432,5 +434,8 @@ test('WebSocket: 12 sessions watching one console raise no MaxListenersExceeded;
     [],
   );
   for (const c of clients) c.close();
-  await waitFor('every session gone', () => s.service.viewers.size === 0 && s.service.consoles.watcherCount === 0);
+  await waitFor(
+    'every session gone',
+    () => s.service.viewers.size === 0 && s.service.consoles.watcherCount === 0,
+  );
 });
