@@ -21,6 +21,7 @@ import { readStartOptions } from './lib/start-options.mjs';
 import { Supervised, SupervisorContext } from './lib/supervised.mjs';
 import { checkVm } from './lib/vm-check.mjs';
 import { parseVmAddress } from './lib/vm-address.mjs';
+import { writeNatsAuthConfig } from './nats-auth.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const EVENT_PREFIX = '@qemu-webrtc ';
@@ -115,9 +116,11 @@ async function stop(code = 0) {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop(0));
 
 try {
-  const natsConf = join(dir, 'nats.conf');
-  writeFileSync(natsConf, `listen: 127.0.0.1:${natsPort}\nmax_payload: 8MB\n`);
-  const nats = start('nats', 'nats-server', ['-c', natsConf], {}, 'SIGINT');
+  // One NATS user per service, with compose's permissions; passwords never printed.
+  const natsAuth = await writeNatsAuthConfig(root, dir, natsPort, {
+    testUser: process.env.QEMU_WEBRTC_NATS_TEST_USER === '1',
+  });
+  const nats = start('nats', 'nats-server', ['-c', natsAuth.conf], {}, 'SIGINT');
   await nats.waitForOutput(/Server is ready/);
 
   let busAddress = options.vm;
@@ -153,6 +156,7 @@ try {
       ...defaults,
       ...pickEnv(Object.keys(defaults)),
       NATS_URL: natsUrl,
+      ...natsAuth.env[name],
       ...env,
     });
   // An explicit --max-fps wins over the environment; the default does not.
@@ -206,6 +210,8 @@ qemu-webrtc is running (Ctrl-C stops everything):
     vmId,
     busAddress,
     natsUrl,
+    // A file (0600) with the test user's credential, only with QEMU_WEBRTC_NATS_TEST_USER=1.
+    natsTestCredential: natsAuth.testCredential ?? null,
     metricsPorts,
     ringDir,
     maxFps,

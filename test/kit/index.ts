@@ -24,3 +24,4 @@ export * from './encoder-process.js';
 export * from './bt709.js';
 export * from './system-bus.js';
 export * from './service-metrics.js';
+export * from './stalling-link.js';

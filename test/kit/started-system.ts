@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ManagedProcess } from './managed-process.js';
 
@@ -18,6 +19,12 @@ export interface SystemReady {
   natsUrl: string;
   /** The directory of this run's frame rings (shared memory between capture and encoders). */
   ringDir: string;
+  /**
+   * A file (0600) holding a NATS credential that may publish and subscribe to anything, when the
+   * system was started with QEMU_WEBRTC_NATS_TEST_USER=1 (StartedSystem.start sets it); else null.
+   * The services have a user each with only their own subjects; nobody else gets in.
+   */
+  natsTestCredential: string | null;
   /** Each service's /metrics and detailed /health (signaling's public port has neither). */
   metricsPorts: { capture: number; encoder: number; signaling: number; input: number };
   maxFps: number;
@@ -69,7 +76,13 @@ export class StartedSystem {
     } = {},
   ): Promise<StartedSystem> {
     return StartedSystem.launch(process.execPath, [startScriptPath, ...args], {
-      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env },
+      env: {
+        ...process.env,
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        // Tests talk to the system's NATS (forgeries, probes) as a user of their own.
+        QEMU_WEBRTC_NATS_TEST_USER: '1',
+        ...opts.env,
+      },
       timeoutMs: opts.timeoutMs,
       onOutput: opts.onOutput,
     });
@@ -111,6 +124,14 @@ export class StartedSystem {
     const e = this.events.find((x) => x.event === 'ready');
     if (!e) throw new Error('start.mjs is not ready yet');
     return e;
+  }
+
+  /** Options for nats.js connect() as the test user (see SystemReady.natsTestCredential). */
+  natsOptions(): { servers: string; user: string; pass: string } {
+    const file = this.ready.natsTestCredential;
+    if (file === null) throw new Error('started without QEMU_WEBRTC_NATS_TEST_USER=1: no test credential');
+    const { user, pass } = JSON.parse(readFileSync(file, 'utf8')) as { user: string; pass: string };
+    return { servers: this.ready.natsUrl, user, pass };
   }
 
   /** http://host:port of the browser client. */

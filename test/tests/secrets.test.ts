@@ -1,10 +1,12 @@
 // No secret in anything the system prints: the start command with a TURN password in ICE_SERVERS,
-// two SIGNALING_TOKENS and a NATS password, every service logging at debug level. A page plays the
+// two SIGNALING_TOKENS and its generated NATS passwords, every service logging at debug level. A page plays the
 // demo VM with the control token (in the URL's fragment), a WHEP client of the page uses the view
 // token (POST, PATCH, DELETE), wrong tokens are tried on every door; then Ctrl-C. Neither the TURN
-// password, nor a token, nor the NATS password appears in any line start.mjs or any of its
+// password, nor a token, nor a NATS password appears in any line start.mjs or any of its
 // children printed (stdout and stderr), while the configuration lines show the fields redacted.
 // Also: the public port serves no /metrics and a /health that says only "up".
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -20,7 +22,6 @@ import {
 const TURN_PASSWORD = 'turn-Pa55word-7f3e91';
 const CONTROL = 'ctl-Token-8c2d4a6b';
 const VIEW = 'view-Token-19e7f0c3';
-const NATS_PASSWORD = 'nats-Pa55-5b0a77';
 
 test('nothing the started system prints contains the TURN password, a token or the NATS password', async (t) => {
   // A TURN server nobody serves, on loopback: ICE tries it and carries on with host candidates.
@@ -33,15 +34,16 @@ test('nothing the started system prints contains the TURN password, a token or t
         LOG_LEVEL: 'debug',
         SIGNALING_TOKENS: `${CONTROL}:control,${VIEW}:view`,
         ICE_SERVERS: `stun:127.0.0.1:${turnPort},turn:alice:${TURN_PASSWORD}@127.0.0.1:${turnPort}`,
-        // The start command's nats-server asks no credentials; the services still hold (and
-        // must not print) these.
-        NATS_USER: 'svc',
-        NATS_PASSWORD,
       },
       onOutput: (chunk) => (printed += chunk),
     },
   );
   t.after(() => system.stop());
+  // The NATS passwords the start command generated (one per service, and the tests' user): read
+  // from its private configuration, which only we (root, its owner) may read.
+  const natsConf = readFileSync(join(dirname(system.ready.natsTestCredential ?? ''), 'nats.conf'), 'utf8');
+  const natsPasswords = [...natsConf.matchAll(/password: "([^"]+)"/g)].map((m) => m[1] ?? '');
+  assert.equal(natsPasswords.length, 5, 'four services and the test user');
   const base = system.baseUrl;
   assert.equal(system.ready.tokenGenerated, false);
 
@@ -147,7 +149,7 @@ test('nothing the started system prints contains the TURN password, a token or t
     ['the TURN password', TURN_PASSWORD],
     ['the control token', CONTROL],
     ['the view token', VIEW],
-    ['the NATS password', NATS_PASSWORD],
+    ...natsPasswords.map((p, i) => [`NATS password #${i + 1}`, p] as const),
   ] as const) {
     const leaks = lines.filter((l) => l.includes(secret));
     assert.deepEqual(leaks, [], `${what} was printed`);

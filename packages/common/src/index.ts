@@ -4,6 +4,8 @@ export * from './encoder-roster.js';
 export * from './errors.js';
 export * from './logger.js';
 export * from './nats.js';
+export * from './nats-permissions.js';
+export * from './publish-gate.js';
 export * from './secrets.js';
 export * from './service-main.js';
 export * from './subjects.js';

@@ -72,6 +72,8 @@ export const subjects = {
   cursorPosition: (vmId: string, consoleId: number): string =>
     `${consolePrefix(vmId, consoleId)}.cursor.position`,
   cursorAll: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.cursor.*`,
+  /** Every cursor message of every console (permissions). */
+  cursorAllConsoles: 'qw.vm.*.console.*.cursor.*',
   /** Request (empty body) -> capture republishes the ConsoleInfo of its consoles. */
   consoleRefresh: 'qw.vm.refresh',
   /** InputEvents for one VM. */
@@ -79,6 +81,7 @@ export const subjects = {
   inputAll: 'qw.vm.*.input',
   /** EncodedFrame access units of a stream. */
   encoded: (s: StreamKey): string => `${streamPrefix(s)}.au`,
+  encodedAll: 'qw.stream.*.*.*.au',
   keyframeRequest: (s: StreamKey): string => `${streamPrefix(s)}.keyframe`,
   keyframeRequestAll: 'qw.stream.*.*.*.keyframe',
   encoderControl: (s: StreamKey): string => `${streamPrefix(s)}.control`,

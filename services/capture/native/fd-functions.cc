@@ -1,6 +1,8 @@
 #include "fd-functions.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,6 +39,8 @@ void FdFunctions::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New<SocketPair>(env, "socketpair"));
   exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
   exports.Set("createMemfd", Napi::Function::New<CreateMemfd>(env, "createMemfd"));
+  exports.Set("sharedFdInfo", Napi::Function::New<SharedFdInfo>(env, "sharedFdInfo"));
+  exports.Set("addSeals", Napi::Function::New<AddSeals>(env, "addSeals"));
 }
 
 Napi::Value FdFunctions::SocketPair(const Napi::CallbackInfo& info) {
@@ -70,4 +74,27 @@ Napi::Value FdFunctions::CreateMemfd(const Napi::CallbackInfo& info) {
     ThrowSys(env, "ftruncate", err);
   }
   return Napi::Number::New(env, fd);
+}
+
+Napi::Value FdFunctions::SharedFdInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntegerArgument(env, info[0], "fd", INT_MAX));
+  struct stat st;
+  if (fstat(fd, &st) != 0) ThrowSys(env, "fstat", errno);
+  int seals = fcntl(fd, F_GET_SEALS);
+  // EINVAL: a file that cannot carry seals (not a memfd or shmem file): nothing stops a truncation.
+  if (seals < 0 && errno != EINVAL) ThrowSys(env, "fcntl(F_GET_SEALS)", errno);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
+  result.Set("seals", Napi::Number::New(env, seals < 0 ? 0 : seals));
+  result.Set("sealable", Napi::Boolean::New(env, seals >= 0));
+  return result;
+}
+
+Napi::Value FdFunctions::AddSeals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(IntegerArgument(env, info[0], "fd", INT_MAX));
+  int seals = static_cast<int>(IntegerArgument(env, info[1], "seals", 0xffff));
+  if (fcntl(fd, F_ADD_SEALS, seals) != 0) ThrowSys(env, "fcntl(F_ADD_SEALS)", errno);
+  return env.Undefined();
 }

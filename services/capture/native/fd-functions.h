@@ -15,4 +15,9 @@ class FdFunctions {
   static Napi::Value CloseFd(const Napi::CallbackInfo& info);
   // createMemfd(name, size): number — MFD_CLOEXEC | MFD_ALLOW_SEALING, truncated to size.
   static Napi::Value CreateMemfd(const Napi::CallbackInfo& info);
+  // sharedFdInfo(fd): {size, seals, sealable} — fstat's size and F_GET_SEALS (sealable false, seals
+  // 0 for a file that cannot carry seals).
+  static Napi::Value SharedFdInfo(const Napi::CallbackInfo& info);
+  // addSeals(fd, seals): void — F_ADD_SEALS (for test peers that play QEMU's side).
+  static Napi::Value AddSeals(const Napi::CallbackInfo& info);
 };

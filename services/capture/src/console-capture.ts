@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
 import {
+  type BadInputLog,
   ProtocolError,
   nowUs,
   publishProto,
   subjects,
   type Logger,
   type NatsConnection,
+  type PublishGate,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { IFACE, LISTENER_PATH, type QemuConsole } from '@qemu-webrtc/qemu-dbus';
@@ -19,7 +21,6 @@ import { ListenerConnection, type IncomingCall } from './listener-connection.js'
 import type { CaptureMetrics } from './metrics.js';
 import { closeFd } from './frame-copy.js';
 import { socketpair } from './native.js';
-import type { PublishGate } from './publish-gate.js';
 
 const { CursorShape, CursorPosition } = qemu_webrtc.v1;
 const MAX_CURSOR = 512;
@@ -63,6 +64,8 @@ export interface ConsoleCaptureOptions {
   onNoFlowControl: (evidence: string) => void;
   metrics: CaptureMetrics;
   logger: Logger;
+  /** Rate-limited warnings about what QEMU sends that we refuse. */
+  badInput: BadInputLog;
 }
 
 interface Events {
@@ -88,6 +91,8 @@ export class ConsoleCapture extends EventEmitter<Events> {
   private dmabufChain: Promise<void> = Promise.resolve();
   private dmabufHandle: number | undefined;
   private dmabufFlip = false;
+  /** The listener link closed: nothing imported from now on may stay imported. */
+  private tornDown = false;
   enabled = true;
 
   private constructor(
@@ -196,7 +201,11 @@ export class ConsoleCapture extends EventEmitter<Events> {
       }
     } catch (error) {
       this.opts.metrics.framesDropped.inc({ reason: 'bad-input' });
-      this.logger.warn({ method, err: error }, 'dropped a bad message from QEMU');
+      this.opts.badInput.warn(
+        `qemu:${call.member}`,
+        { console: this.consoleId, method, err: error },
+        'dropped a bad message from QEMU',
+      );
       this.connection.replyError(call, 'org.qemu.Display1.Error.Failed', String(error));
     } finally {
       for (const fd of call.fds) if (!consumed.has(fd)) closeFd(fd);
@@ -239,11 +248,21 @@ export class ConsoleCapture extends EventEmitter<Events> {
           receivedUs,
         );
         break;
-      case 'ScanoutMap':
+      case 'ScanoutMap': {
         this.setEnabled(true);
-        // The mapping outlives the fd: close it after mapping (in onCall's finally).
-        this.publisher.damage(this.surface.scanoutMap(n(0), n(1), n(2), n(3), n(4), n(5)), receivedUs);
+        // A mapping outlives the fd: closed after mapping (in onCall's finally) unless kept for reading.
+        const map = this.surface.scanoutMap(n(0), n(1), n(2), n(3), n(4), n(5));
+        if (map.keptFd) {
+          consumed.add(n(0));
+          this.opts.badInput.warn(
+            'memfd-unsealed',
+            { console: this.consoleId, seals: map.seals },
+            "QEMU's framebuffer memfd is not sealed against shrinking: reading it (pread), not mapping it",
+          );
+        }
+        this.publisher.damage(map.rect, receivedUs);
         break;
+      }
       case 'UpdateMap':
         this.publisher.damage(this.surface.updateMap(n(0), n(1), n(2), n(3)), receivedUs);
         break;
@@ -345,7 +364,11 @@ export class ConsoleCapture extends EventEmitter<Events> {
       .then(async () => {
         this.releaseDmabuf();
         try {
-          this.dmabufHandle = await reader.import({ fds, width, height, fourcc, modifier, offsets, strides });
+          if (this.isTornDown()) return; // arrived with (or after) the link's end: only close its fds
+          const handle = await reader.import({ fds, width, height, fourcc, modifier, offsets, strides });
+          // Teardown ran while the import was under way: it had nothing to release, so release here.
+          if (this.isTornDown()) reader.release(handle);
+          else this.dmabufHandle = handle;
         } finally {
           for (const fd of fds) closeFd(fd);
         }
@@ -400,6 +423,11 @@ export class ConsoleCapture extends EventEmitter<Events> {
     this.emit('enabled', enabled);
   }
 
+  /** A method, not the field: its value changes across an await. */
+  private isTornDown(): boolean {
+    return this.tornDown;
+  }
+
   private teardown(): void {
     this.backlog.stop();
     if (this.opts.metrics.backlogs.get(this.consoleId) === this.readBacklog) {
@@ -407,7 +435,9 @@ export class ConsoleCapture extends EventEmitter<Events> {
       const last = this.backlog.current();
       this.opts.metrics.backlogs.set(this.consoleId, () => last);
     }
+    this.tornDown = true;
     this.publisher.destroy();
+    this.surface.disable(); // closes a memfd kept for reading
     this.releaseDmabuf();
   }
 

@@ -1,6 +1,6 @@
 import { ProtocolError } from '@qemu-webrtc/common';
 import type { qemu_webrtc } from '@qemu-webrtc/proto';
-import { copyRect, mapSharedFd } from './frame-copy.js';
+import { closeFd, copyRect, mappable, mapSharedFd, readSharedRows } from './frame-copy.js';
 import { BYTES_PER_PIXEL, MAX_DIMENSION, pixelFormatFromPixman } from './pixman-format.js';
 import type { Rect } from './rect.js';
 
@@ -37,6 +37,8 @@ export class ConsoleSurface {
   kind: SurfaceKind = 'none';
   geometry: SurfaceGeometry | undefined;
   pixels: Uint8Array | undefined;
+  /** QEMU's memfd when it is read (not mapped): see scanoutMap. */
+  private source: { fd: number; offset: number } | undefined;
 
   /** Scanout(width, height, stride, format, data): a whole new frame, inline. */
   scanout(width: number, height: number, stride: number, pixman: number, data: Uint8Array): Rect {
@@ -49,6 +51,7 @@ export class ConsoleSurface {
         `Scanout ${width}x${height} stride ${stride} needs ${needed} bytes, got ${data.byteLength}`,
       );
     }
+    this.dropSource();
     this.kind = 'inline';
     this.geometry = { width, height, stride, format };
     this.pixels = data;
@@ -89,7 +92,12 @@ export class ConsoleSurface {
     return { x, y, width, height };
   }
 
-  /** ScanoutMap(fd, offset, w, h, stride, format): QEMU's framebuffer in a memfd we map read-only. */
+  /**
+   * ScanoutMap(fd, offset, w, h, stride, format): QEMU's framebuffer in a memfd. Mapped read-only
+   * when sealed against shrinking; otherwise (QEMU 10's virtio-gpu memfds carry only F_SEAL_SEAL)
+   * kept open and read with pread into a copy of our own, rows as QEMU reports them, so that a
+   * truncated file costs a short read, not a SIGBUS. `keptFd`: the surface owns the fd now.
+   */
   scanoutMap(
     fd: number,
     offset: number,
@@ -97,32 +105,70 @@ export class ConsoleSurface {
     height: number,
     stride: number,
     pixman: number,
-  ): Rect {
+  ): { rect: Rect; keptFd: boolean; seals: number } {
     checkSize(width, height);
     const format = formatOf(pixman);
     if (stride < width * BYTES_PER_PIXEL)
       throw new ProtocolError(`ScanoutMap stride ${stride} < width ${width} * 4`);
+    let state: { ok: boolean; seals: number };
+    try {
+      state = mappable(fd, offset, stride * height);
+    } catch (error) {
+      if (error instanceof ProtocolError) throw error;
+      throw new ProtocolError(`cannot inspect QEMU's framebuffer fd: ${String(error)}`, { cause: error });
+    }
+    const rect = { x: 0, y: 0, width, height };
+    if (!state.ok) {
+      const pixels = new Uint8Array(stride * height);
+      readSharedRows(fd, offset, pixels, stride, 0, height);
+      this.dropSource();
+      this.kind = 'inline';
+      this.geometry = { width, height, stride, format };
+      this.pixels = pixels;
+      this.source = { fd, offset };
+      return { rect, keptFd: true, seals: state.seals };
+    }
     let mapped: Uint8Array;
     try {
       mapped = mapSharedFd(fd, offset, stride * height);
     } catch (error) {
       throw new ProtocolError(`cannot map QEMU's framebuffer fd: ${String(error)}`, { cause: error });
     }
+    this.dropSource();
     this.kind = 'map';
     this.geometry = { width, height, stride, format };
     this.pixels = mapped;
-    return { x: 0, y: 0, width, height };
+    return { rect, keptFd: false, seals: state.seals };
   }
 
-  /** UpdateMap(x, y, w, h): QEMU changed this rectangle of the mapped framebuffer. */
+  /** UpdateMap(x, y, w, h): QEMU changed this rectangle of the shared framebuffer. */
   updateMap(x: number, y: number, width: number, height: number): Rect {
+    if (this.source && this.kind === 'inline' && this.geometry && this.pixels) {
+      const rect = this.clip(x, y, width, height, 'UpdateMap');
+      readSharedRows(
+        this.source.fd,
+        this.source.offset,
+        this.pixels,
+        this.geometry.stride,
+        rect.y,
+        rect.height,
+      );
+      return rect;
+    }
     if (this.kind !== 'map' || !this.geometry) throw new ProtocolError('UpdateMap without a ScanoutMap');
     return this.clip(x, y, width, height, 'UpdateMap');
+  }
+
+  /** Closes the memfd kept for reading (a new scanout of any kind replaces it). */
+  private dropSource(): void {
+    if (this.source) closeFd(this.source.fd);
+    this.source = undefined;
   }
 
   /** A DMA-BUF scanout: we keep a CPU copy (read back by EGL) of the given size. */
   scanoutDmabuf(width: number, height: number, format: qemu_webrtc.v1.PixelFormat): Rect {
     checkSize(width, height);
+    this.dropSource();
     this.allocate(width, height, format);
     this.kind = 'dmabuf';
     return { x: 0, y: 0, width, height };
@@ -142,6 +188,7 @@ export class ConsoleSurface {
   }
 
   disable(): void {
+    this.dropSource();
     this.kind = 'none';
     this.geometry = undefined;
     this.pixels = undefined;

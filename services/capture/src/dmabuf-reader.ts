@@ -20,8 +20,14 @@ export interface DmabufDescription {
  */
 export class DmabufReader {
   private readonly importer: EglImporter;
+  /** Handles imported and not yet released. */
+  private readonly live = new Set<number>();
 
-  constructor(device: string | undefined, logger: Logger) {
+  constructor(
+    device: string | undefined,
+    logger: Logger,
+    private readonly onLiveChange: (live: number) => void = () => undefined,
+  ) {
     this.importer = new EglImporter(device !== undefined ? { device } : {});
     this.importer
       .info()
@@ -40,8 +46,16 @@ export class DmabufReader {
     return format;
   }
 
-  import(desc: DmabufDescription): Promise<number> {
-    return this.importer.importDmabuf(desc);
+  async import(desc: DmabufDescription): Promise<number> {
+    const handle = await this.importer.importDmabuf(desc);
+    this.live.add(handle);
+    this.onLiveChange(this.live.size);
+    return handle;
+  }
+
+  /** Imported images not yet released. */
+  get liveImages(): number {
+    return this.live.size;
   }
 
   /** Reads `rect` of the imported buffer into the same place of `target` (rows of `stride` bytes). */
@@ -56,6 +70,8 @@ export class DmabufReader {
   }
 
   release(handle: number): void {
+    if (!this.live.delete(handle)) return;
+    this.onLiveChange(this.live.size);
     this.importer.release(handle);
   }
 

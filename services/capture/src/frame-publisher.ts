@@ -1,11 +1,17 @@
 import { basename } from 'node:path';
-import { nowUs, publishProto, subjects, type Logger, type NatsConnection } from '@qemu-webrtc/common';
+import {
+  nowUs,
+  publishProto,
+  subjects,
+  type Logger,
+  type NatsConnection,
+  type PublishGate,
+} from '@qemu-webrtc/common';
 import { FrameRingWriter, type PixelFormat, type SlotWrite, uniqueRingName } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { ConsoleSurface } from './console-surface.js';
 import { copyRect } from './frame-copy.js';
 import type { CaptureMetrics } from './metrics.js';
-import type { PublishGate } from './publish-gate.js';
 import { addDamage, type Rect } from './rect.js';
 
 const { FrameReady } = qemu_webrtc.v1;

@@ -28,8 +28,13 @@ export class CaptureMetrics {
   });
   readonly refreshRequests = new Counter({
     name: 'capture_refresh_requests_total',
-    help: 'Console refresh requests from the bus: answered, or folded into an answer already due',
+    help: 'Console refresh requests from the bus: answered, folded into an answer already due, or dropped for a body',
     labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly dmabufImages = new Gauge({
+    name: 'capture_dmabuf_images',
+    help: 'DMA-BUFs imported with EGL and not yet released (one per gl=on console at most)',
     registers: [this.registry],
   });
   readonly captureLatency = new Histogram({

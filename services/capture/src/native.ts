@@ -128,6 +128,8 @@ interface NativeBinding {
   socketpair(): [number, number];
   closeFd(fd: number): void;
   createMemfd(name: string, size: number): number;
+  sharedFdInfo(fd: number): SharedFdInfo;
+  addSeals(fd: number, seals: number): void;
   EglImporter: EglImporterConstructor;
 }
 
@@ -147,6 +149,31 @@ export function closeFd(fd: number): void {
 /** A memfd (MFD_CLOEXEC | MFD_ALLOW_SEALING) of `size` bytes, zero-filled. */
 export function createMemfd(name: string, size: number): number {
   return binding.createMemfd(name, size);
+}
+
+/** F_SEAL_* bits (linux/fcntl.h). */
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+
+export interface SharedFdInfo {
+  /** fstat's st_size. */
+  size: number;
+  /** F_GET_SEALS (0 when not sealable). */
+  seals: number;
+  /** Whether the file can carry seals at all (a memfd or shmem file). */
+  sealable: boolean;
+}
+
+/** The size and seals of a file QEMU shared with us. */
+export function sharedFdInfo(fd: number): SharedFdInfo {
+  return binding.sharedFdInfo(fd);
+}
+
+/** F_ADD_SEALS (test peers playing QEMU's side seal their memfds like QEMU does). */
+export function addSeals(fd: number, seals: number): void {
+  binding.addSeals(fd, seals);
 }
 
 export const EglImporter: EglImporterConstructor = binding.EglImporter;

@@ -1,6 +1,8 @@
 import {
+  BadInputLog,
   connectNats,
   drainNats,
+  PublishGate,
   startMetricsServer,
   subjects,
   type Logger,
@@ -14,7 +16,6 @@ import type { CaptureConfig } from './config.js';
 import { DmabufReader } from './dmabuf-reader.js';
 import { isRingLabelOf } from './frame-publisher.js';
 import { CaptureMetrics } from './metrics.js';
-import { PublishGate } from './publish-gate.js';
 import { QemuPresence } from './qemu-presence.js';
 import { VmCapture } from './vm-capture.js';
 
@@ -43,6 +44,7 @@ function openBus(address: string): Promise<MessageBus> {
  */
 export class CaptureService implements Service {
   readonly metrics = new CaptureMetrics();
+  private readonly badInput: BadInputLog;
   private bus: MessageBus | undefined;
   private vm: VmCapture | undefined;
   private metricsServer: MetricsServer | undefined;
@@ -59,6 +61,7 @@ export class CaptureService implements Service {
     private readonly nc: NatsConnection,
   ) {
     this.gate = new PublishGate(nc);
+    this.badInput = new BadInputLog(logger.child({ component: 'bad-input' }));
   }
 
   static async create(config: CaptureConfig, logger: Logger): Promise<CaptureService> {
@@ -89,7 +92,17 @@ export class CaptureService implements Service {
         consoles: [...(this.vm?.captures.keys() ?? [])],
       }),
     });
-    this.nc.subscribe(subjects.consoleRefresh, { callback: () => this.onRefreshRequest() });
+    // A refresh request is empty; a burst of them is answered once per REFRESH_MIN_INTERVAL_MS.
+    this.nc.subscribe(subjects.consoleRefresh, {
+      callback: (error, msg) => {
+        if (error) return;
+        if (msg.data.byteLength > 0) {
+          this.metrics.refreshRequests.inc({ outcome: 'with_body' });
+          return;
+        }
+        this.onRefreshRequest();
+      },
+    });
     this.infoTimer = setInterval(() => this.vm?.republish(), INFO_REPUBLISH_MS);
     await this.connectBus();
   }
@@ -147,8 +160,12 @@ export class CaptureService implements Service {
         nc: this.nc,
         gate: this.gate,
         config: this.config,
-        dmabuf: () => (this.dmabufReader ??= new DmabufReader(this.config.EGL_DEVICE, this.logger)),
+        dmabuf: () =>
+          (this.dmabufReader ??= new DmabufReader(this.config.EGL_DEVICE, this.logger, (n) =>
+            this.metrics.dmabufImages.set(n),
+          )),
         metrics: this.metrics,
+        badInput: this.badInput,
         logger: this.logger,
       });
       // The bus may have gone while we started (its VM with it).
@@ -196,6 +213,7 @@ export class CaptureService implements Service {
     this.vm = undefined;
     this.bus?.disconnect();
     await this.dmabufReader?.close();
+    this.badInput.close();
     await this.metricsServer?.close();
     await drainNats(this.nc);
   }

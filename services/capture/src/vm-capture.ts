@@ -1,5 +1,13 @@
 import type dbus from 'dbus-next';
-import { publishProto, subjects, defaultVmId, type Logger, type NatsConnection } from '@qemu-webrtc/common';
+import {
+  type BadInputLog,
+  defaultVmId,
+  publishProto,
+  subjects,
+  type Logger,
+  type NatsConnection,
+  type PublishGate,
+} from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
   IFACE,
@@ -14,7 +22,6 @@ import type { CaptureConfig } from './config.js';
 import { ConsoleCapture, ListenerBacklogReset } from './console-capture.js';
 import type { DmabufReader } from './dmabuf-reader.js';
 import type { CaptureMetrics } from './metrics.js';
-import type { PublishGate } from './publish-gate.js';
 
 const { ConsoleInfo } = qemu_webrtc.v1;
 const RETRY_MS = 1000;
@@ -27,6 +34,7 @@ export interface VmCaptureOptions {
   dmabuf: () => DmabufReader;
   metrics: CaptureMetrics;
   logger: Logger;
+  badInput: BadInputLog;
 }
 
 /** One running QEMU: its consoles, their listeners, and the ConsoleInfo we publish for them. */
@@ -93,6 +101,7 @@ export class VmCapture {
         },
         dmabuf: this.opts.dmabuf,
         metrics: this.opts.metrics,
+        badInput: this.opts.badInput,
         logger: this.opts.logger.child({ vmId: this.vmId }),
       });
       this.captures.set(id, capture);

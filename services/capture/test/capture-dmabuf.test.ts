@@ -4,11 +4,22 @@
 // double also drives the inline and Unix.Map paths with exact, known pixels and malformed calls.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeSync } from 'node:fs';
+import { ftruncateSync, writeSync } from 'node:fs';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { subjects } from '@qemu-webrtc/common';
 import { QemuDisplayDouble, waitFor, type GuestScreenImage } from '@qemu-webrtc/test/kit';
 import { IFACE } from '@qemu-webrtc/qemu-dbus';
-import { DRM_FORMAT_MOD_LINEAR, DRM_FORMAT_XRGB8888, closeFd, createMemfd, fourcc } from '../src/native.js';
+import {
+  DRM_FORMAT_MOD_LINEAR,
+  DRM_FORMAT_XRGB8888,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  addSeals,
+  closeFd,
+  createMemfd,
+  fourcc,
+} from '../src/native.js';
 import type { CaptureService } from '../src/service.js';
 import { ringImage, setup, startCapture, type Env, type TestContext } from './capture-harness.js';
 
@@ -34,6 +45,9 @@ function pattern(width: number, height: number, stride: number, salt: number): B
   }
   return buf;
 }
+
+/** The seals QEMU puts on the memfds of its shareable surfaces (qemu_memfd_alloc). */
+const QEMU_SEALS = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
 
 function memfdWith(bytes: Buffer, name: string, t: TestContext, offset = 0): number {
   const fd = createMemfd(name, offset + bytes.length);
@@ -241,6 +255,7 @@ test('Unix.Map ScanoutMap and UpdateMap through the double give exact ring pixel
   const offset = 8192; // QEMU passes the pixman image's offset in the memfd
   const a = pattern(W, H, stride, 3);
   const fd = memfdWith(a, 'gl-double-map', t, offset);
+  addSeals(fd, QEMU_SEALS);
   let seen = env.frames.length;
   await double.scanoutMap(fd, offset, W, H, stride);
   let frame = await nextFrame(env, seen);
@@ -288,4 +303,105 @@ test('malformed inline calls are dropped and counted; capture keeps running', as
   const frame = await nextFrame(env, seen);
   assertRingEquals(ringOf(env, frame), b, stride, { what: 'a good Scanout after bad ones' });
   assert.equal(double.displayListeners.length, 1, 'the listener link survived');
+});
+
+async function metricValue(service: CaptureService, name: string): Promise<number> {
+  const text = await fetch(`http://127.0.0.1:${service.metricsPort ?? 0}/metrics`).then((r) => r.text());
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+test('gl=on: a DMA-BUF whose import is under way when the listener link ends is released', async (t) => {
+  const env = await setup(t);
+  const service = await startCapture(env, t);
+  const first = await QemuDisplayDouble.start({ busAddress: env.bus.address, width: W, height: H });
+  t.after(() => first.stop());
+  await first.waitForListener();
+  const fd = memfdWith(pattern(W, H, DMABUF_STRIDE, 9), 'gl-double-teardown', t);
+  await first.scanoutDmabuf(fd, W, H, DMABUF_STRIDE, DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR, true);
+  await first.updateDmabuf(0, 0, W, H);
+  assert.equal(await metricValue(service, 'capture_dmabuf_images'), 1, 'one buffer imported');
+
+  // QEMU sends a new scanout and goes away at once: capture tears the console down while the
+  // import of that buffer is queued or running on the GL thread.
+  await first.scanoutDmabuf(fd, W, H, DMABUF_STRIDE, DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR, true);
+  first.stop();
+  // QEMU comes back: capture registers a new listener (long after the old import finished).
+  const second = await startDouble(env, t, W, H);
+  await second.waitForListener();
+  await waitFor(
+    'no DMA-BUF left imported',
+    async () => (await metricValue(service, 'capture_dmabuf_images')) === 0,
+    5000,
+  );
+});
+
+test('Unix.Map: a memfd not sealed against shrinking is read, not mapped: truncating it costs no SIGBUS', async (t) => {
+  const env = await setup(t);
+  const service = await startCapture(env, t);
+  const double = await startDouble(env, t, W, H);
+  await double.waitForListener();
+  const stride = W * 4;
+  const a = pattern(W, H, stride, 4);
+
+  // Like QEMU 10's virtio-gpu memfds: F_SEAL_SEAL only, so it can still shrink under a mapping.
+  const unsealed = memfdWith(a, 'map-unsealed', t);
+  addSeals(unsealed, F_SEAL_SEAL);
+  let seen = env.frames.length;
+  await double.scanoutMap(unsealed, 0, W, H, stride);
+  let frame = await nextFrame(env, seen);
+  assertRingEquals(ringOf(env, frame), a, stride, { what: 'unsealed ScanoutMap (read)' });
+  const rect = { x: 5, y: 20, width: 100, height: 9 };
+  const expected = Buffer.from(a);
+  pasteRect(expected, pattern(W, H, stride, 55), stride, rect);
+  writeSync(unsealed, expected, 0, expected.length, 0);
+  seen = env.frames.length;
+  await double.updateMap(rect.x, rect.y, rect.width, rect.height);
+  frame = await nextFrame(env, seen);
+  assertRingEquals(ringOf(env, frame), expected, stride, { what: 'UpdateMap (read)' });
+
+  // The other side truncates the file: a mapping would SIGBUS capture (and this test) on the next read.
+  const before = await droppedCount(service, 'bad-input');
+  ftruncateSync(unsealed, 0);
+  await double.updateMap(0, 0, W, H);
+  await waitFor('the short read counted', async () => (await droppedCount(service, 'bad-input')) > before);
+
+  // A file already shorter than offset + stride * height is refused.
+  const short = memfdWith(a.subarray(0, stride * (H - 1)), 'map-short', t);
+  addSeals(short, QEMU_SEALS);
+  await double.scanoutMap(short, 0, W, H, stride);
+  await waitFor(
+    'the short ScanoutMap counted',
+    async () => (await droppedCount(service, 'bad-input')) > before + 1,
+  );
+
+  // Sealed like QEMU's pixman surfaces: mapped, exact pixels.
+  const sealed = memfdWith(a, 'map-sealed', t);
+  addSeals(sealed, QEMU_SEALS);
+  seen = env.frames.length;
+  await double.scanoutMap(sealed, 0, W, H, stride);
+  frame = await nextFrame(env, seen);
+  assertRingEquals(ringOf(env, frame), a, stride, { what: 'sealed ScanoutMap' });
+});
+
+test('refresh requests: a burst is answered a few times, not once each; one with a body is dropped; both counted', async (t) => {
+  const env = await setup(t);
+  const service = await startCapture(env, t);
+  const double = await startDouble(env, t, W, H);
+  await double.waitForListener();
+  await waitFor('the console announced', () => env.infos.length > 0);
+  const before = env.infos.length;
+  for (let i = 0; i < 2000; i++) env.nc.publish(subjects.consoleRefresh);
+  env.nc.publish(subjects.consoleRefresh, Buffer.from('not empty'));
+  await env.nc.flush();
+  const text = async (): Promise<string> =>
+    fetch(`http://127.0.0.1:${service.metricsPort ?? 0}/metrics`).then((r) => r.text());
+  await waitFor('the burst counted', async () => {
+    const m = /capture_refresh_requests_total\{outcome="coalesced"\} (\d+)/.exec(await text());
+    return m && Number(m[1]) >= 1990;
+  });
+  assert.match(await text(), /capture_refresh_requests_total\{outcome="with_body"\} 1$/m);
+  await new Promise((r) => setTimeout(r, 600)); // the coalesced answer comes within 250 ms
+  const answers = env.infos.length - before;
+  assert.ok(answers >= 1 && answers <= 20, `${answers} ConsoleInfo for 2000 refresh requests`);
 });

@@ -5,6 +5,7 @@ import {
   connectNats,
   drainNats,
   nowUs,
+  PublishGate,
   publishProto,
   startMetricsServer,
   streamKeyId,
@@ -48,6 +49,7 @@ export class EncoderService implements Service {
   /** Consoles seen lately: "vm.console" -> last seen (ms). */
   private readonly consoles = new Map<string, { vmId: string; consoleId: number; seenMs: number }>();
   private readonly held = new Map<string, StreamEncoder>();
+  private readonly gate: PublishGate;
   private readonly badInput: BadInputLog;
   private metricsServer: MetricsServer | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -60,6 +62,7 @@ export class EncoderService implements Service {
     private readonly nc: NatsConnection,
   ) {
     this.rings = new RingCache(config.RING_DIR);
+    this.gate = new PublishGate(nc);
     this.badInput = new BadInputLog(logger.child({ component: 'bad-input' }));
     this.membership = new Membership(
       nc,
@@ -264,6 +267,7 @@ export class EncoderService implements Service {
       id,
       new StreamEncoder({
         nc: this.nc,
+        gate: this.gate,
         key,
         rendition,
         config: this.config,

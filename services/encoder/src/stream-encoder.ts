@@ -5,6 +5,7 @@ import {
   subjects,
   type Logger,
   type NatsConnection,
+  type PublishGate,
   type StreamKey,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
@@ -29,6 +30,8 @@ type KeyframeReason = 'start' | 'resize' | 'request';
 
 export interface StreamEncoderOptions {
   nc: NatsConnection;
+  /** Bounds the access units handed to NATS while it stalls (shared by the encoder's streams). */
+  gate: PublishGate;
   key: StreamKey;
   rendition: Rendition;
   config: EncoderConfig;
@@ -222,6 +225,12 @@ export class StreamEncoder {
         { width: frame.width, height: frame.height, format: frame.format },
         'impossible frame geometry',
       );
+      return;
+    }
+    // NATS is not taking what we publish: skip the frame before encoding it (a frame never encoded
+    // breaks no reference chain), rather than queue access units without bound.
+    if (!this.opts.gate.tryAcquire()) {
+      this.opts.metrics.framesDropped.inc({ reason: 'nats' });
       return;
     }
     const ring = this.opts.rings.get(frame.ringName, frame.ringGeneration);

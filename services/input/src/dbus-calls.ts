@@ -6,9 +6,14 @@ export type CallResult = { ok: true } | { ok: false; error: Error; timedOut: boo
  * Runs D-Bus calls to one VM's QEMU: counts and times them, gives up on a reply after `timeoutMs`,
  * and knows how many are in flight. Calls are not awaited one by one: D-Bus keeps the order of
  * messages on a connection and QEMU handles them in order, so they are pipelined.
+ *
+ * A call the caller gave up on (timed out) still counts as in flight until QEMU answers it or the
+ * link it went out on drops (`linkDropped()`): a QEMU that stopped answering must not be handed an
+ * unbounded number of calls just because each of them timed out.
  */
 export class CallRunner {
-  private pending = 0;
+  /** Calls sent on the current link and not yet answered (including timed-out ones). */
+  private pending = new Set<symbol>();
 
   constructor(
     private readonly metrics: InputMetrics,
@@ -16,12 +21,19 @@ export class CallRunner {
   ) {}
 
   get inFlight(): number {
-    return this.pending;
+    return this.pending.size;
+  }
+
+  /** The link the calls went out on is gone: no answer will come, stop counting them. */
+  linkDropped(): void {
+    this.pending = new Set();
   }
 
   run(method: string, call: () => Promise<void>): Promise<CallResult> {
     const started = performance.now();
-    this.pending++;
+    const token = Symbol(method);
+    const pending = this.pending;
+    pending.add(token);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<CallResult>((resolve) => {
       timer = setTimeout(
@@ -42,9 +54,10 @@ export class CallRunner {
         timedOut: false,
       }),
     );
+    // Counted until QEMU answers, even after the caller stopped waiting.
+    void done.then(() => pending.delete(token));
     return Promise.race([done, timeout]).then((result) => {
       clearTimeout(timer);
-      this.pending--;
       const outcome = result.ok ? 'ok' : result.timedOut ? 'timeout' : 'error';
       this.metrics.dbusCalls.inc({ method, result: outcome });
       this.metrics.dbusCallSeconds.observe({ method }, (performance.now() - started) / 1000);

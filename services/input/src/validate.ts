@@ -41,6 +41,7 @@ export type DropReason =
 // The bounds (shared with signaling, packages/common/src/input-limits.ts): positions beyond
 // MAX_INPUT_COORD (either sign) are absurd, not a pointer just off the console (that is clamped).
 const MAX_VIEWER_ID = 128;
+const VIEWER_ID = /^[A-Za-z0-9_-]+$/;
 const MAX_CONSOLE_ID = 0xffff;
 
 export type TouchPhaseName = 'begin' | 'update' | 'end' | 'cancel';
@@ -95,7 +96,9 @@ export function validateInputEvent(
   const consoleId = ev.consoleId ?? 0;
   if (!Number.isInteger(consoleId) || consoleId < 0 || consoleId > MAX_CONSOLE_ID) return fail('bad_console');
   const viewerId = ev.viewerId ?? '';
-  if (viewerId.length === 0 || viewerId.length > MAX_VIEWER_ID) return fail('bad_viewer');
+  // Signaling's viewer ids are subject tokens; anything else (a newline could make one viewer's
+  // touch keys look like another's) is not from signaling.
+  if (viewerId.length > MAX_VIEWER_ID || !VIEWER_ID.test(viewerId)) return fail('bad_viewer');
   const sequence = ev.sequence ?? 0;
   if (!Number.isSafeInteger(sequence) || sequence < 0) return fail('bad_sequence');
   const receivedUs = ev.receivedUs ?? 0;

@@ -224,6 +224,8 @@ export class VmLink extends EventEmitter<VmLinkEvents> {
     const wasUp = this.up;
     this.qemuOwner = '';
     this.consoles.clear();
+    // Calls to the QEMU that left will never be answered: they no longer count as in flight.
+    this.calls.linkDropped();
     this.metrics.vmUp.set({ vm: this.id }, 0);
     if (wasUp) {
       this.logger.warn('QEMU left the bus');

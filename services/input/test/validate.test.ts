@@ -57,6 +57,8 @@ test('valid events become actions; malformed ones are dropped with a reason', ()
     [{ ...base, vmId: 'a.b', releaseAll: {} }, 'bad_vm_id'],
     [{ ...base, vmId: 'other', releaseAll: {} }, 'subject_mismatch'],
     [{ ...base, viewerId: '', releaseAll: {} }, 'bad_viewer'],
+    [{ ...base, viewerId: 'a\n1', releaseAll: {} }, 'bad_viewer'],
+    [{ ...base, viewerId: '../v', releaseAll: {} }, 'bad_viewer'],
     [{ ...base, consoleId: 70_000, releaseAll: {} }, 'bad_console'],
   ];
   for (const [ev, want] of cases)

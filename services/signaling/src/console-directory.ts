@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { qemu_webrtc } from '@qemu-webrtc/proto';
 
 /** A console as the API lists it. */
@@ -28,21 +27,41 @@ interface Seen {
   at: number;
 }
 
-interface Events {
-  changed: [entry: ConsoleEntry];
-}
-
-/** Consoles whose ConsoleInfo capture has published, by "vm.console". */
-export class ConsoleDirectory extends EventEmitter<Events> {
+/**
+ * Consoles whose ConsoleInfo capture has published, by "vm.console". Whoever shows a console
+ * (a WebSocket session) watches that one console: watchers are kept per console, so a change
+ * reaches only its own watchers, however many sessions are open (no emitter with one listener per
+ * session, which Node warns about from the 11th).
+ */
+export class ConsoleDirectory {
   private readonly seen = new Map<string, Seen>();
+  private readonly watchers = new Map<string, Set<(entry: ConsoleEntry) => void>>();
 
   constructor(
     private readonly staleMs: number,
     /** Entries not seen for this long are forgotten. */
     private readonly forgetMs = staleMs * 20,
     private readonly now: () => number = () => performance.now(),
-  ) {
-    super();
+  ) {}
+
+  /** Calls `fn` with the console's entry whenever it changes; returns the function that stops it. */
+  watch(vmId: string, consoleId: number, fn: (entry: ConsoleEntry) => void): () => void {
+    const key = `${vmId}.${consoleId}`;
+    let set = this.watchers.get(key);
+    if (!set) this.watchers.set(key, (set = new Set()));
+    const watchers = set;
+    watchers.add(fn);
+    return () => {
+      watchers.delete(fn);
+      if (watchers.size === 0 && this.watchers.get(key) === watchers) this.watchers.delete(key);
+    };
+  }
+
+  /** Functions watching consoles now (for tests and leak checks). */
+  get watcherCount(): number {
+    let n = 0;
+    for (const set of this.watchers.values()) n += set.size;
+    return n;
   }
 
   update(info: qemu_webrtc.v1.ConsoleInfo): void {
@@ -58,8 +77,9 @@ export class ConsoleDirectory extends EventEmitter<Events> {
       previous.info.mouseIsAbsolute !== info.mouseIsAbsolute ||
       this.now() - previous.at > this.staleMs;
     if (changed) {
-      const entry = this.get(info.vmId, info.consoleId);
-      if (entry) this.emit('changed', entry);
+      const watchers = this.watchers.get(key);
+      const entry = watchers && this.get(info.vmId, info.consoleId);
+      if (watchers && entry) for (const fn of [...watchers]) fn(entry);
     }
   }
 

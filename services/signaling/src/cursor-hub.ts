@@ -1,4 +1,10 @@
-import { subjects, type BadInputLog, type NatsConnection, type Subscription } from '@qemu-webrtc/common';
+import {
+  bodyMatchesConsoleSubject,
+  subjects,
+  type BadInputLog,
+  type NatsConnection,
+  type Subscription,
+} from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { SignalingMetrics } from './metrics.js';
 
@@ -9,6 +15,8 @@ export const CURSOR_SHAPE = 1;
 export const CURSOR_POSITION = 2;
 /** Larger cursor images are not forwarded (a DataChannel message must stay well under 256 KiB). */
 export const MAX_CURSOR_PIXELS = 128 * 128;
+/** A cursor position further out than this (console pixels) is nonsense: dropped. */
+const MAX_CURSOR_COORD = 65_535;
 
 /**
  * Shape: u8 type=1, u8 0, u16 width, u16 height, i16 hotX, i16 hotY, u32 serial, then
@@ -108,14 +116,33 @@ export class CursorHub {
     let out: Buffer | undefined;
     try {
       if (subject.endsWith('.shape')) {
-        out = encodeCursorShape(CursorShape.decode(data));
+        const shape = CursorShape.decode(data);
+        if (!bodyMatchesConsoleSubject(subject, shape)) {
+          this.reject('cursor_subject_mismatch');
+          return;
+        }
+        if (shape.hotX < 0 || shape.hotY < 0 || shape.hotX >= shape.width || shape.hotY >= shape.height) {
+          this.reject('bad_cursor_hotspot');
+          return;
+        }
+        out = encodeCursorShape(shape);
         if (!out) {
-          this.metrics.rejected.inc({ reason: 'cursor_too_large' });
+          this.reject('cursor_too_large');
           return;
         }
         c.shape = out;
       } else if (subject.endsWith('.position')) {
-        out = encodeCursorPosition(CursorPosition.decode(data));
+        const pos = CursorPosition.decode(data);
+        if (!bodyMatchesConsoleSubject(subject, pos)) {
+          this.reject('cursor_subject_mismatch');
+          return;
+        }
+        // QEMU's positions are console pixels (the hot spot may sit a little outside).
+        if (Math.abs(pos.x) > MAX_CURSOR_COORD || Math.abs(pos.y) > MAX_CURSOR_COORD) {
+          this.reject('bad_cursor_position');
+          return;
+        }
+        out = encodeCursorPosition(pos);
         c.position = out;
       } else {
         return;
@@ -126,6 +153,11 @@ export class CursorHub {
       return;
     }
     for (const sink of c.sinks.values()) sink.sendCursor(out);
+  }
+
+  /** Drops a cursor message that came on the bus, counted by reason. */
+  private reject(reason: string): void {
+    this.metrics.rejected.inc({ reason });
   }
 
   close(): void {

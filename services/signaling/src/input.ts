@@ -8,6 +8,7 @@ import {
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { Role } from './auth.js';
+import { HeldInput } from './held-input.js';
 import { TokenBucket } from './rate-limit.js';
 
 const { TouchPhase } = qemu_webrtc.v1;
@@ -84,6 +85,7 @@ export class InputGate {
   private flushTimer: NodeJS.Timeout | undefined;
   private flushImmediate: NodeJS.Immediate | undefined;
   private closed = false;
+  private readonly held = new HeldInput();
 
   constructor(
     readonly viewerId: string,
@@ -131,7 +133,9 @@ export class InputGate {
       return { ok: false, reason: 'rate_limited', message: 'too many input events; some were dropped' };
     }
     this.flushMotion();
-    this.publish(this.toEvent(m));
+    const event = this.toEvent(m);
+    this.held.observe(event);
+    this.publish(event);
     return { ok: true, coalesced: false };
   }
 
@@ -194,9 +198,12 @@ export class InputGate {
     this.move = this.rel = this.wheel = undefined;
   }
 
-  /** The event that lets go of every key and button this viewer holds (on leave). */
-  releaseAll(): qemu_webrtc.v1.IInputEvent {
-    return this.base(undefined, { releaseAll: {} });
+  /**
+   * The events that let go of every key and button this viewer holds (on leave): each held key and
+   * button by name, then release_all, so an input process restarted since the press lifts them too.
+   */
+  releaseAll(): qemu_webrtc.v1.IInputEvent[] {
+    return this.held.releases().map((body) => this.base(undefined, body));
   }
 
   private base(

@@ -14,6 +14,8 @@ export class ViewerManager {
   /** WHEP sessions by resource id, with the id of the token that created each (TokenStore). */
   private readonly whepResources = new Map<string, { viewer: Viewer; owner: string }>();
   private closing = false;
+  /** Viewers being created (WHEP answers awaiting libdatachannel): they hold a place already. */
+  private reserved = 0;
 
   constructor(
     readonly ctx: ViewerContext,
@@ -31,7 +33,7 @@ export class ViewerManager {
 
   private checkCapacity(): void {
     if (this.closing) throw new CapacityError('the server is shutting down');
-    if (this.viewers.size >= this.maxViewers) {
+    if (this.viewers.size + this.reserved >= this.maxViewers) {
       this.ctx.metrics.rejected.inc({ reason: 'too_many_viewers' });
       throw new CapacityError(`this server already has its maximum of ${this.maxViewers} viewers`);
     }
@@ -72,11 +74,18 @@ export class ViewerManager {
     owner: string,
   ): Promise<{ viewer: Viewer; answer: string; resource: string }> {
     this.checkCapacity();
-    const result = await Viewer.createAnswering(
-      { id: newId('w'), role, stream, transport: 'whep', adaptive },
-      this.ctx,
-      offerSdp,
-    );
+    // The place is taken before the await: concurrent POSTs cannot all pass the check.
+    this.reserved++;
+    let result: Awaited<ReturnType<typeof Viewer.createAnswering>>;
+    try {
+      result = await Viewer.createAnswering(
+        { id: newId('w'), role, stream, transport: 'whep', adaptive },
+        this.ctx,
+        offerSdp,
+      );
+    } finally {
+      this.reserved--;
+    }
     if (this.closing) {
       result.viewer.close('server shutting down');
       throw new CapacityError('the server is shutting down');

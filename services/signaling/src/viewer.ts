@@ -440,7 +440,8 @@ export class Viewer extends EventEmitter<Events> {
     this.detachCursor?.();
     this.gate.close();
     if (this.opts.role === 'control' && !this.ctx.nc.isClosed()) {
-      publishProto(this.ctx.nc, subjects.input(this.opts.stream.vmId), InputEvent, this.gate.releaseAll());
+      for (const event of this.gate.releaseAll())
+        publishProto(this.ctx.nc, subjects.input(this.opts.stream.vmId), InputEvent, event);
     }
     for (const closeIt of [
       () => this.inputChannel?.close(),

@@ -1,7 +1,7 @@
 import type { WebSocket } from '@fastify/websocket';
 import { nowUs, type Logger } from '@qemu-webrtc/common';
 import type { Role } from './auth.js';
-import type { ConsoleDirectory, ConsoleEntry } from './console-directory.js';
+import type { ConsoleDirectory } from './console-directory.js';
 import type { BrowserIceServer } from './ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
@@ -49,11 +49,8 @@ export class WsSession {
   private strikes = 0;
   private closed = false;
   private settled = false;
-  private readonly onConsoleChanged = (entry: ConsoleEntry): void => {
-    const s = this.viewer?.opts.stream;
-    if (s && entry.vmId === s.vmId && entry.consoleId === s.consoleId)
-      this.send({ type: 'console', console: entry });
-  };
+  /** Stops following the watched console's changes (set while a viewer watches one). */
+  private unwatchConsole: (() => void) | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -82,7 +79,6 @@ export class WsSession {
     }
     this.role = role;
     this.settle();
-    this.deps.consoles.on('changed', this.onConsoleChanged);
     this.send({ type: 'hello', role, iceServers: this.deps.iceServers });
   }
 
@@ -237,6 +233,10 @@ export class WsSession {
     }
     const viewer = result.viewer;
     this.viewer = viewer;
+    this.unwatchConsole?.();
+    this.unwatchConsole = this.deps.consoles.watch(vmId, consoleId, (changed) =>
+      this.send({ type: 'console', console: changed }),
+    );
     viewer.on('candidate', (candidate, mid) => this.send({ type: 'candidate', candidate, mid }));
     viewer.on('state', (state) => this.send({ type: 'state', state }));
     viewer.on('notice', (code, message) => this.error(code, message));
@@ -256,7 +256,8 @@ export class WsSession {
     this.closed = true;
     this.settle();
     clearTimeout(this.authTimer);
-    this.deps.consoles.off('changed', this.onConsoleChanged);
+    this.unwatchConsole?.();
+    this.unwatchConsole = undefined;
     this.viewer?.close('left');
   }
 }

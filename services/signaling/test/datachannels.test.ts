@@ -168,6 +168,34 @@ test('cursor: shape and position from capture reach viewers, the current shape o
     pixels: Buffer.alloc(512 * 512 * 4),
   });
   s.nc.publish(subjects.cursorPosition('vm-1', 0), Buffer.from([0xff, 0xff, 0xff]));
+  // Bus input out of range or naming another console than its subject: dropped, counted.
+  publishProto(s.nc, subjects.cursorPosition('vm-1', 0), qemu_webrtc.v1.CursorPosition, {
+    vmId: 'vm-2',
+    x: 1,
+    y: 1,
+    visible: true,
+  });
+  publishProto(s.nc, subjects.cursorPosition('vm-1', 0), qemu_webrtc.v1.CursorPosition, {
+    vmId: 'vm-1',
+    x: 2147483647,
+    y: 1,
+    visible: true,
+  });
+  publishProto(s.nc, subjects.cursorShape('vm-1', 0), qemu_webrtc.v1.CursorShape, {
+    vmId: 'vm-1',
+    width: 4,
+    height: 4,
+    hotX: 4000,
+    hotY: 0,
+    pixels,
+    serial: 8,
+  });
+  await waitFor('the bad cursor messages counted', async () => {
+    const text = await fetch(`${s.metricsUrl}/metrics`).then((r) => r.text());
+    return ['cursor_subject_mismatch', 'bad_cursor_position', 'bad_cursor_hotspot'].every((reason) =>
+      new RegExp(`^signaling_\\w*rejected\\w*\\{reason="${reason}"\\} 1$`, 'm').test(text),
+    );
+  });
 
   const late = new WhepClient('late', ['cursor']);
   s.defer(() => late.close());

@@ -398,3 +398,44 @@ test('TLS: with TLS_CERT and TLS_KEY the same routes are served over HTTPS', asy
     /TLS_CERT and TLS_KEY go together/,
   );
 });
+
+test('WebSocket: 12 sessions watching one console raise no MaxListenersExceeded; each sees its console change', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => {
+    warnings.push(`${w.name}: ${w.message}`);
+  };
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const s = await Signaling.start(t);
+  const app = s.service.app;
+  await app.ready();
+  await s.announce({ vmId: 'vm-1', width: 640, height: 480 });
+  const clients: WsClient[] = [];
+  t.after(() => {
+    for (const c of clients) c.close();
+  });
+  for (let i = 0; i < 12; i++) {
+    const c = await WsClient.open(app, CONTROL_TOKEN);
+    clients.push(c);
+    await c.next('hello');
+    c.send({ type: 'watch', vm: 'vm-1', console: 0 });
+    await c.next('offer');
+  }
+  await s.announce({ vmId: 'vm-1', width: 800, height: 600 });
+  for (const c of clients) {
+    await waitFor('the new size', () =>
+      c.messages.find((m) => m.type === 'console' && (m.console as { width: number }).width === 800),
+    );
+  }
+  // Warnings are emitted on the next tick.
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    warnings.filter((w) => w.includes('MaxListeners')),
+    [],
+  );
+  for (const c of clients) c.close();
+  await waitFor(
+    'every session gone',
+    () => s.service.viewers.size === 0 && s.service.consoles.watcherCount === 0,
+  );
+});

@@ -138,3 +138,29 @@ test('ICE_ADVERTISED_ADDRESS: the answer offers each host candidate at that addr
   client.answer(answer);
   await waitFor('video through the gathered candidate', () => client.depacketizer.units.length >= 10, 20_000);
 });
+
+test('concurrent WHEP answers never exceed MAX_VIEWERS (the place is taken before the answer is awaited)', async (t) => {
+  const s = await Signaling.start(t, { MAX_VIEWERS: '2' });
+  await s.announce({ vmId: 'synth', width: 320, height: 240 });
+  const clients = Array.from({ length: 5 }, (_, i) => new WhepClient(`whep-race-${i}`));
+  for (const c of clients) s.defer(() => c.close());
+  const offers = await Promise.all(clients.map((c) => c.offer()));
+  // Five POSTs' answers in flight at once (each awaits its ICE gathering after the capacity check),
+  // as the route calls them; over HTTP on loopback they rarely overlap, but a loaded server's do.
+  const outcomes = await Promise.allSettled(
+    offers.map((offer, i) => s.service.viewers.answer('control', stream, offer, false, `owner-${i}`)),
+  );
+  const refused = outcomes.filter((o) => o.status === 'rejected');
+  assert.equal(outcomes.length - refused.length, 2, 'two viewers admitted');
+  for (const r of refused) assert.equal((r.reason as Error).name, 'CapacityError');
+  assert.equal(s.service.viewers.size, 2);
+  // And over HTTP: the server is full.
+  const late = new WhepClient('whep-race-late');
+  s.defer(() => late.close());
+  const res = await fetch(`${s.baseUrl}/whep/synth/0`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/sdp', authorization: `Bearer ${CONTROL_TOKEN}` },
+    body: await late.offer(),
+  });
+  assert.equal(res.status, 503);
+});

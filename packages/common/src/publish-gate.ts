@@ -1,7 +1,8 @@
-import type { NatsConnection } from '@qemu-webrtc/common';
+import type { NatsConnection } from './nats.js';
 
 /**
- * Bounds what capture hands to NATS when NATS is slow, stalled or gone: at most `maxUnconfirmed`
+ * Bounds what a service (capture's frames and cursor, the encoder's access units) hands to NATS
+ * when NATS is slow, stalled or gone: at most `maxUnconfirmed`
  * messages since the last confirmed flush (a server round trip). Past that, callers drop frames
  * instead of growing a buffer; memory stays flat however long NATS stalls.
  */
