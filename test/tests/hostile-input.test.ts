@@ -619,7 +619,8 @@ test('hostile bus messages, sockets, WHEP requests and DataChannel input: nothin
         'a 20 MB offer without a token',
         whep,
         { method: 'POST', headers: { 'content-type': 'application/sdp' }, body: giant },
-        (s) => s === 401 || s === 0,
+        // Its size is refused before its token is read (a readable 413, src/oversized-body.ts).
+        (s) => s === 401 || s === 413 || s === 0,
       ],
       [
         'a 20 MB JSON body',
@@ -716,7 +717,7 @@ test('hostile bus messages, sockets, WHEP requests and DataChannel input: nothin
   assert.ok(has('input', /reason="undecodable"/), 'input counted undecodable events');
   assert.ok(has('input', /reason="(out_of_range|bad_number)"/), 'input counted absurd positions');
   assert.ok(
-    has('encoder', /encoder_messages_rejected_total\{reason="undecodable"\}/),
+    has('encoder', /encoder_messages_rejected_total\{reason="bad_message"\}/),
     'encoder counted garbage',
   );
   assert.ok(has('encoder', /encoder_frames_dropped_total/), 'encoder counted absurd frames');

@@ -133,6 +133,12 @@ export class InputGate {
       return { ok: false, reason: 'rate_limited', message: 'too many input events; some were dropped' };
     }
     this.flushMotion();
+    if (m.t === 'release') {
+      // The page lets go of everything (blur, hidden, leaving): name each held key and button, as
+      // on leave, so an input process restarted since the presses lifts them too.
+      for (const event of this.releaseAll()) this.publish(event);
+      return { ok: true, coalesced: false };
+    }
     const event = this.toEvent(m);
     this.held.observe(event);
     this.publish(event);
