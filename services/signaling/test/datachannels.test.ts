@@ -47,8 +47,10 @@ test('input: every kind of event becomes an InputEvent; bad input gets an error,
     { t: 'release' },
   ];
   for (const m of sent) ai.sendMessage(JSON.stringify(m));
-  await waitFor('eight events', () => events.length >= 8);
-  const [key, keyUp, move, rel, button, wheel, touch, release] = events;
+  // The release names what the viewer still holds (button 2) before release_all, so that an input
+  // process restarted since the press lifts it too.
+  await waitFor('nine events', () => events.length >= 9);
+  const [key, keyUp, move, rel, button, wheel, touch, buttonUp, release] = events;
   assert.ok(key);
   assert.deepEqual(key.key, qemu_webrtc.v1.KeyEvent.fromObject({ code: 'KeyA', down: true }));
   assert.equal(key.clientTimeMs, 1000.5);
@@ -59,13 +61,14 @@ test('input: every kind of event becomes an InputEvent; bad input gets an error,
   assert.deepEqual([button?.button?.button, button?.button?.down], [2, true]);
   assert.equal(wheel?.wheel?.dy, -120);
   assert.deepEqual([touch?.touch?.slot, touch?.touch?.phase], [3, TouchPhase.TOUCH_PHASE_BEGIN]);
+  assert.deepEqual([buttonUp?.button?.button, buttonUp?.button?.down], [2, false]);
   assert.ok(release?.releaseAll);
   const ids = new Set(events.map((e) => e.viewerId));
   assert.equal(ids.size, 1, 'one viewer id, assigned by the server');
   assert.match([...ids][0] ?? '', /^w-[0-9a-f]{12}$/);
   assert.deepEqual(
     events.map((e) => e.sequence),
-    [1, 2, 3, 4, 5, 6, 7, 8],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
     'per-viewer sequence',
   );
 
