@@ -131,9 +131,12 @@ test('a page plays on through three QEMU kills, two mode changes and a capture k
   );
   t.after(() => system.stop());
   const { ringDir, natsUrl } = system.ready;
+  // The test's own NATS user (the start command gives each service one; the test user may use any
+  // subject): this test's client and the second encoder use it.
+  const natsUser = system.natsOptions();
 
   // The ring each console's newest FrameReady names.
-  const nc = await connect({ servers: natsUrl });
+  const nc = await connect(natsUser);
   t.after(() => nc.close());
   const current = new Map<number, string>();
   nc.subscribe(subjects.frameReadyAll, {
@@ -148,6 +151,8 @@ test('a page plays on through three QEMU kills, two mode changes and a capture k
     env: {
       ...process.env,
       NATS_URL: natsUrl,
+      NATS_USER: natsUser.user,
+      NATS_PASSWORD: natsUser.pass,
       RING_DIR: ringDir,
       METRICS_PORT: String(encoder2Port),
       ENCODER_RENDITIONS: RENDITIONS,
