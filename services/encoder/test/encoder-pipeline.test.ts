@@ -169,13 +169,20 @@ test('two encoders share four streams; one killed with SIGKILL, every stream con
   const a = spawnEncoder('enc-a');
   spawnEncoder('enc-b');
   const streams = ['full', 'half', 'third', 'quarter'];
+  // Hand-overs are make-before-break: while one runs, the old and the new holder both encode a
+  // stream. The split counts once every stream has come from one encoder only, lately.
   const holders = await waitFor(
     'both encoders to hold streams',
     () => {
       const recent = p.encoded.slice(-80);
-      const byStream = new Map(recent.map((au) => [au.stream?.rendition ?? '', au.encoderId]));
-      const ids = new Set(byStream.values());
-      return streams.every((s) => byStream.has(s)) && ids.size === 2 ? byStream : undefined;
+      const encodersOf = new Map<string, Set<string>>();
+      for (const au of recent) {
+        const s = au.stream?.rendition ?? '';
+        encodersOf.set(s, (encodersOf.get(s) ?? new Set()).add(au.encoderId));
+      }
+      if (!streams.every((s) => encodersOf.get(s)?.size === 1)) return undefined;
+      const byStream = new Map([...encodersOf].map(([s, ids]) => [s, [...ids][0] ?? '']));
+      return new Set(byStream.values()).size === 2 ? byStream : undefined;
     },
     60_000,
   );

@@ -54,7 +54,12 @@ test('relative mouse: a click takes pointer lock, moves become relative motion',
   await page.waitForFunction(() => document.pointerLockElement?.id === 'stage', undefined, {
     timeout: 10_000,
   });
-  const locked = events.length;
+  // Everything after the click's release comes under the lock (the click's own move and press
+  // may still be on their way through signaling's motion coalescing and NATS when the lock shows).
+  const locked = await waitFor('the click’s release', () => {
+    const i = events.findIndex((e) => e.button?.button === 0 && e.button.down === false);
+    return i >= 0 ? i + 1 : undefined;
+  });
   await page.mouse.move(box.x + box.width / 2 + 40, box.y + box.height / 2 + 30, { steps: 4 });
   const rel = await waitFor('relative motion', () => {
     const moves = events.filter((e) => e.relative);
