@@ -134,6 +134,11 @@ export class StartedSystem {
     return { servers: this.ready.natsUrl, user, pass };
   }
 
+  /** The URLs printed for the person at the terminal (`Open http://…/#token=…`), in order. */
+  get printedUrls(): string[] {
+    return [...this.process.output.matchAll(/^ *Open (\S+)$/gm)].map((m) => m[1] ?? '');
+  }
+
   /** http://host:port of the browser client. */
   get baseUrl(): string {
     return new URL(this.ready.url).origin;

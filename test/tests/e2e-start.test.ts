@@ -65,7 +65,7 @@ test('start.mjs runs the demo VM, prints a URL that shows it, and stops everythi
   assert.match(base, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'the ready line has no token');
   assert.equal(tokenGenerated, true);
   // The generated token is for the person at the terminal: one plain line, in the URL's fragment.
-  const open = [...system.process.output.matchAll(/^ *Open (\S+)$/gm)].map((m) => m[1] ?? '');
+  const open = system.printedUrls;
   assert.equal(open.length, 1, 'the URL is printed for people once');
   const url = open[0] ?? '';
   const token = /^http:\/\/127\.0\.0\.1:\d+\/#token=([\w-]{20,})$/.exec(url)?.[1];
