@@ -235,13 +235,15 @@ export class SyntheticEncoder {
     }
   }
 
-  stop(): void {
+  /** Stops ticking; resolves once a tick already encoding has published (or given up). */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    while (this.busy) await new Promise((r) => setTimeout(r, 5));
   }
 
   close(): void {
-    this.stop();
+    void this.stop();
     this.announcer.close();
     this.encoder.close();
   }

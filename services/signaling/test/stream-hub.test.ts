@@ -59,7 +59,7 @@ test('viewers start at an IDR, on joining and after a hand-over or a lost access
 
   // Failover: a new encoder, a new epoch, no IDR first: viewers wait for the new holder's IDR.
   // Units of the old holder still on their way would land after the snapshot: pause, let them in.
-  enc.stop();
+  await enc.stop();
   await new Promise((r) => setTimeout(r, 300));
   const n1 = first.frames.length;
   const n2 = second.frames.length;
