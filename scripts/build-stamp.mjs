@@ -16,7 +16,7 @@ import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const stampPath = join(root, 'node_modules/.qemu-webrtc-setup-stamp.json');
-/** Build results every start needs (the native addons, each service, the kit, the guest). */
+/** Build results every start needs (the native addons, each service, the demo VM). */
 const OUTPUTS = [
   'packages/frame-ring/native/build/Release/frame_ring.node',
   'services/capture/native/build/Release/capture.node',
@@ -25,8 +25,8 @@ const OUTPUTS = [
   'packages/common/dist/src/index.js',
   'proto/gen',
   ...['capture', 'encoder', 'input', 'signaling'].map((s) => `services/${s}/dist/src/main.js`),
-  'test/dist/kit/guest-qemu-args.js',
-  'test/guest/build/guest.elf',
+  'packages/demo-vm/dist/src/guest-qemu-args.js',
+  'packages/demo-vm/guest/build/guest.elf',
 ];
 /** Not sources, when git cannot list them (a checkout without .git). */
 const NOT_SOURCES = new Set(['.git', 'node_modules', 'dist', 'build', 'gen', '.bench', '.gl', '.whl']);

@@ -1,13 +1,16 @@
-// Runs every compiled test file (dist/test/**/*.test.js in each package, test/dist/tests) with
+// Runs every compiled test file (dist/test/**/*.test.js in each package, test/dist/tests/**) with
 // node's test runner, one file at a time: QEMU under TCG wants both cores.
+// --unit: only the packages' and services' own tests. They cannot reach the test kit (only test/
+// depends on it), so they need no QEMU, Chromium or NATS and take seconds (`pnpm test:unit`).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+const unitOnly = process.argv.includes('--unit');
 const roots = ['packages', 'services']
   .flatMap((d) => readdirSync(join(root, d)).map((p) => join(root, d, p, 'dist/test')))
-  .concat([join(root, 'test/dist/tests')]);
+  .concat(unitOnly ? [] : [join(root, 'test/dist/tests')]);
 
 function collect(dir) {
   if (!existsSync(dir)) return [];
@@ -22,7 +25,7 @@ function collect(dir) {
 // deploy/test/run.sh and test/fresh-machine/run.sh): only run when a filter names the file.
 const ownStage = new Set(['deploy-compose.test.js', 'fresh-machine-start.test.js']);
 
-const filter = process.argv.slice(2);
+const filter = process.argv.slice(2).filter((a) => a !== '--unit');
 const files = roots
   .flatMap(collect)
   .filter((f) =>

@@ -134,8 +134,8 @@ try {
       `--address=${busAddress}`,
     ]);
     await bus.waitForOutput(/^unix:path=/m);
-    // The demo VM is the test guest, with the test kit's QEMU command line (built by pnpm build).
-    const { guestQemuArgs } = await import(join(root, 'test/dist/kit/guest-qemu-args.js'));
+    // The demo VM is the test guest with its QEMU command line (packages/demo-vm, built by pnpm build).
+    const { guestQemuArgs } = await import('@qemu-webrtc/demo-vm');
     const vm = start(
       'demo-vm',
       'qemu-system-x86_64',

@@ -8,6 +8,11 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const resultsDir = join(repoRoot, '.bench');
 
+/** A service's entry point, found through its package (test/package.json declares each service). */
+export function serviceMain(service: 'capture' | 'encoder' | 'input' | 'signaling'): string {
+  return fileURLToPath(import.meta.resolve(`@qemu-webrtc/${service}/main`));
+}
+
 export type Cell = string | number | null;
 export type Row = Record<string, Cell>;
 

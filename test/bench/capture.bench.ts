@@ -23,8 +23,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { DbusDaemon, ManagedProcess, NatsServer, QemuDisplayDouble, TempDir, waitFor } from '../kit/index.js';
-import { percentiles, printTable, repoRoot, round, writeResults, type Row } from './bench-kit.js';
+import {
+  DbusDaemon,
+  ManagedProcess,
+  NatsServer,
+  QemuDisplayDouble,
+  TempDir,
+  waitFor,
+} from '@qemu-webrtc/test-kit';
+import { percentiles, printTable, serviceMain, round, writeResults, type Row } from './bench-kit.js';
 
 const { FrameReady } = qemu_webrtc.v1;
 
@@ -214,8 +221,8 @@ async function runCase(
 }
 
 async function main(): Promise<void> {
-  const main = join(repoRoot, 'services/capture/dist/src/main.js');
-  if (!existsSync(main)) throw new Error(`${main} is missing: build services/capture first`);
+  const main = serviceMain('capture');
+  if (!existsSync(main)) throw new Error(`${main} is missing: build @qemu-webrtc/capture first`);
   const dir = new TempDir('qw-bench-');
   const shmDir = mkdtempSync('/dev/shm/qw-bench-'); // the ring and the framebuffer live in RAM, as deployed
   const cleanups: (() => Promise<void> | void)[] = [

@@ -34,10 +34,10 @@ import { connect } from 'nats';
 import type { Browser, Page } from 'playwright-core';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
+import type { GuestVideo } from '@qemu-webrtc/demo-vm';
 import {
   FrameProbe,
   QemuVm,
-  StartedSystem,
   StaticServer,
   TempDir,
   freePort,
@@ -45,10 +45,10 @@ import {
   openPlayer,
   statusFromPage,
   waitFor,
-  type GuestVideo,
   type ProbeRecord,
   type QemuOptions,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 import { cpuSeconds, percentile, printTable, round, writeResults, type Row } from './bench-kit.js';
 
 const { EncodedFrame, InputEvent } = qemu_webrtc.v1;

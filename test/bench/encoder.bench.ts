@@ -25,14 +25,14 @@ import { connect } from 'nats';
 import { nowUs, subjects } from '@qemu-webrtc/common';
 import { FrameRingWriter, PixelFormat } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { ManagedProcess, NatsServer, TempDir, waitFor } from '../kit/index.js';
+import { ManagedProcess, NatsServer, TempDir, waitFor } from '@qemu-webrtc/test-kit';
 import { loadAddon, makeFrames, type EncoderAddon } from './guest-frames.js';
 import {
   cpuSeconds,
   listeningPorts,
   percentiles,
   printTable,
-  repoRoot,
+  serviceMain,
   round,
   writeResults,
   type Row,
@@ -257,8 +257,8 @@ async function ffmpegCase(size: Size, file: string, frames: number, matched: boo
 // --- the encoder service, fed through a frame ring ---
 
 async function serviceCase(size: Size, frames: Uint8Array[]): Promise<Row> {
-  const main = join(repoRoot, 'services/encoder/dist/src/main.js');
-  if (!existsSync(main)) throw new Error(`${main} is missing: build services/encoder first`);
+  const main = serviceMain('encoder');
+  if (!existsSync(main)) throw new Error(`${main} is missing: build @qemu-webrtc/encoder first`);
   const { width, height } = size;
   const dir = new TempDir('qw-bench-');
   const shmDir = mkdtempSync('/dev/shm/qw-bench-'); // the ring lives in RAM, as deployed

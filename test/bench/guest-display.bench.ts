@@ -9,16 +9,9 @@
 // counter says), and CPU of QEMU and capture.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'nats';
-import {
-  CaptureProcess,
-  DbusDaemon,
-  GuestRingFrames,
-  NatsServer,
-  QemuVm,
-  TempDir,
-  waitFor,
-  type GuestVideo,
-} from '../kit/index.js';
+import type { GuestVideo } from '@qemu-webrtc/demo-vm';
+import { DbusDaemon, GuestRingFrames, NatsServer, QemuVm, TempDir, waitFor } from '@qemu-webrtc/test-kit';
+import { CaptureProcess } from '../harness/capture-process.js';
 import { cpuSeconds, printTable, round, writeResults, type Row } from './bench-kit.js';
 
 const WARMUP_MS = 1000;

@@ -1,9 +1,9 @@
-// Shared by the benchmarks: the encoder addon (loaded by path, as services/encoder/src/native.ts
-// does; only what the benchmarks use is typed) and frames drawn like the test guest's pattern.
+// Shared by the benchmarks: the encoder addon (@qemu-webrtc/encoder/addon, loaded as
+// services/encoder/src/native.ts does; only what the benchmarks use is typed) and frames drawn like
+// the test guest's pattern.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { repoRoot } from './bench-kit.js';
+import { fileURLToPath } from 'node:url';
 
 export interface Size {
   readonly width: number;
@@ -38,12 +38,12 @@ export interface EncoderAddon {
 }
 
 export function loadAddon(): EncoderAddon {
-  const path = join(repoRoot, 'services/encoder/native/build/Release/encoder.node');
-  if (!existsSync(path)) throw new Error(`${path} is missing: build services/encoder first`);
+  const path = fileURLToPath(import.meta.resolve('@qemu-webrtc/encoder/addon'));
+  if (!existsSync(path)) throw new Error(`${path} is missing: build @qemu-webrtc/encoder first`);
   return createRequire(import.meta.url)(path) as EncoderAddon;
 }
 
-// --- frames: the test guest's pattern (test/guest/draw.c) ---
+// --- frames: the test guest's pattern (packages/demo-vm/guest/draw.c) ---
 
 const TEX_N = 8192;
 const MAX_W = 2560;

@@ -26,7 +26,6 @@
 // BENCH_REPS (default 5): keys per flood case (idle: 4x as many).
 //
 // BENCH_CASES=single, stream, idle, same, other (or 500, 5000): only those phases.
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import type { Browser, Page } from 'playwright-core';
@@ -45,13 +44,13 @@ import {
   withToken,
   type PlayerHooks,
   type RecordedInputCall,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
 import {
   cpuSeconds,
   listeningPorts,
   percentiles,
   printTable,
-  repoRoot,
+  serviceMain,
   round,
   writeResults,
   type Row,
@@ -389,7 +388,7 @@ class FloodBench {
 }
 
 async function main(): Promise<void> {
-  const main = `${repoRoot}/services/input/dist/src/main.js`;
+  const main = serviceMain('input');
   const dir = new TempDir('qw-bench-');
   const cleanups: (() => Promise<void> | void)[] = [() => dir.remove()];
   try {
@@ -466,22 +465,17 @@ async function main(): Promise<void> {
     const floodRows: Row[] = [];
     if (floodCases.length > 0) {
       const port = await freePort();
-      const signaling = new ManagedProcess(
-        'signaling',
-        process.execPath,
-        [join(repoRoot, 'services/signaling/dist/src/main.js')],
-        {
-          env: {
-            ...process.env,
-            NATS_URL: nats.url,
-            SIGNALING_PORT: String(port),
-            SIGNALING_TOKENS: `${TOKEN}:control`,
-            ICE_BIND_ADDRESS: '127.0.0.1',
-            METRICS_PORT: '0',
-            LOG_LEVEL: 'warn',
-          },
+      const signaling = new ManagedProcess('signaling', process.execPath, [serviceMain('signaling')], {
+        env: {
+          ...process.env,
+          NATS_URL: nats.url,
+          SIGNALING_PORT: String(port),
+          SIGNALING_TOKENS: `${TOKEN}:control`,
+          ICE_BIND_ADDRESS: '127.0.0.1',
+          METRICS_PORT: '0',
+          LOG_LEVEL: 'warn',
         },
-      );
+      });
       cleanups.unshift(() => signaling.stop());
       // The console as capture announces it (no video is needed for input).
       const announce = (): void => {

@@ -16,8 +16,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { EncoderAnnouncer, ManagedProcess, NatsServer, TempDir, freePort, waitFor } from '../kit/index.js';
-import { cpuSeconds, printTable, repoRoot, round, writeResults, type Row } from './bench-kit.js';
+import {
+  EncoderAnnouncer,
+  ManagedProcess,
+  NatsServer,
+  TempDir,
+  freePort,
+  waitFor,
+} from '@qemu-webrtc/test-kit';
+import { cpuSeconds, printTable, repoRoot, serviceMain, round, writeResults, type Row } from './bench-kit.js';
 import { loadAddon, makeFrames } from './guest-frames.js';
 
 const { ConsoleInfo, EncodedFrame } = qemu_webrtc.v1;
@@ -148,22 +155,17 @@ async function main(): Promise<void> {
     nats = await NatsServer.start(dir, { maxPayload: '8MB' });
     nc = await connect({ servers: nats.url });
     const port = await freePort();
-    const signaling = new ManagedProcess(
-      'signaling',
-      process.execPath,
-      [join(repoRoot, 'services/signaling/dist/src/main.js')],
-      {
-        env: {
-          ...process.env,
-          NATS_URL: nats.url,
-          SIGNALING_PORT: String(port),
-          SIGNALING_TOKENS: `${TOKEN}:view`,
-          ICE_BIND_ADDRESS: '127.0.0.1',
-          METRICS_PORT: '0',
-          LOG_LEVEL: 'warn',
-        },
+    const signaling = new ManagedProcess('signaling', process.execPath, [serviceMain('signaling')], {
+      env: {
+        ...process.env,
+        NATS_URL: nats.url,
+        SIGNALING_PORT: String(port),
+        SIGNALING_TOKENS: `${TOKEN}:view`,
+        ICE_BIND_ADDRESS: '127.0.0.1',
+        METRICS_PORT: '0',
+        LOG_LEVEL: 'warn',
       },
-    );
+    });
     procs.push(signaling);
     const announce = (): void => {
       nc?.publish(
@@ -219,7 +221,7 @@ async function main(): Promise<void> {
       rows.push({ ...baseline, per_viewer_ms_s: null });
       for (const count of VIEWER_COUNTS) {
         const viewers = new ManagedProcess('viewers', process.execPath, [
-          join(repoRoot, 'services/signaling/dist/test/fixtures/whep-viewers.js'),
+          join(repoRoot, 'test/dist/tests/signaling/fixtures/whep-viewers.js'),
           `${base}/whep/${STREAM.vmId}/${STREAM.consoleId}`,
           TOKEN,
           String(count),

@@ -8,7 +8,8 @@
 // SOAK_SECONDS (default 600): how long. SOAK_INTERVAL_S (default 30): between samples.
 // SOAK_SIZE (default 1280x720): the demo VM's resolution.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StartedSystem, launchWebrtcChromium, openPlayer, rssBytes, statusFromPage } from '../kit/index.js';
+import { launchWebrtcChromium, openPlayer, rssBytes, statusFromPage } from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 import { printTable, round, writeResults, type Row } from './bench-kit.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);

@@ -12,14 +12,14 @@ import type { Page } from 'playwright-core';
 import { claimEpoch, publishProto, subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
-  StartedSystem,
-  connectSystemBus,
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,
   waitFor,
   type GuestStatus,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
+import { connectSystemBus } from '../harness/system-bus.js';
 
 const { EncodedFrame, EncoderControl, EncoderHeartbeat, StreamClaim, ConsoleInfo } = qemu_webrtc.v1;
 

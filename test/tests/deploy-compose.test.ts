@@ -22,7 +22,7 @@ import {
   statusFromPage,
   waitFor,
   withToken,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const composeFile = `${root}deploy/docker-compose.yml`;

@@ -6,12 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  StartedSystem,
-  launchWebrtcChromium,
-  startScriptPath,
-  watchConsoleFromStartPage,
-} from '../kit/index.js';
+import { launchWebrtcChromium, watchConsoleFromStartPage } from '@qemu-webrtc/test-kit';
+import { StartedSystem, startScriptPath } from '../harness/started-system.js';
 
 const WIDTH = 1024;
 const HEIGHT = 768;

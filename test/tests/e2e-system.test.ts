@@ -9,7 +9,6 @@ import type { Page } from 'playwright-core';
 import {
   DbusDaemon,
   QemuVm,
-  StartedSystem,
   TempDir,
   launchWebrtcChromium,
   openPlayer,
@@ -20,7 +19,8 @@ import {
   type GuestStatus,
   type PlayerHooks,
   type QemuOptions,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 
 const WIDTH = 1024;
 const HEIGHT = 768;

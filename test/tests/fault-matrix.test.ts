@@ -9,14 +9,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import {
-  StartedSystem,
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,
   waitFor,
   type GuestStatus,
   type PlayerHooks,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 
 const VM_ID = 'faults';
 /** Small to spare the CPU, but wide enough for the guest's held-keys cells (x 560..688). */

@@ -10,7 +10,8 @@
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StartedSystem, launchWebrtcChromium, watchConsoleFromStartPage } from '../kit/index.js';
+import { launchWebrtcChromium, watchConsoleFromStartPage } from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 
 const container = process.env.FRESH_MACHINE_CONTAINER ?? '';
 const checkout = process.env.FRESH_MACHINE_CHECKOUT ?? '/root/qemu-webrtc';

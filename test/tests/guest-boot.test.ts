@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QemuConsole, VM_PATH, connectBus, readVmProperties } from '@qemu-webrtc/qemu-dbus';
-import { DbusDaemon, QemuVm, TempDir, readGuestStatus, waitFor } from '../kit/index.js';
+import { DbusDaemon, QemuVm, TempDir, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
 
 test('the test guest boots under QEMU -display dbus, counts frames and shows D-Bus key presses', async (t) => {
   const dir = new TempDir();

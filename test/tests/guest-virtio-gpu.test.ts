@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'nats';
 import {
-  CaptureProcess,
   countRingDumpMismatches,
   DbusDaemon,
   GuestRingFrames,
@@ -16,7 +15,8 @@ import {
   readGuestStatus,
   waitFor,
   type GuestStatus,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { CaptureProcess } from '../harness/capture-process.js';
 
 /**
  * The guest's status on QMP's screendump, once the screen has this size, shows the pattern and

@@ -13,8 +13,6 @@ import type { Page } from 'playwright-core';
 import { subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
-  StartedSystem,
-  connectSystemBus,
   launchWebrtcChromium,
   metricSamples,
   metricValue,
@@ -24,7 +22,9 @@ import {
   waitFor,
   type GuestStatus,
   type PlayerHooks,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
+import { connectSystemBus } from '../harness/system-bus.js';
 
 const v1 = qemu_webrtc.v1;
 const VM_ID = 'hostile';

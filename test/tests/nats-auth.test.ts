@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
 import { NATS_PERMISSIONS, NATS_SERVICES, subjects } from '@qemu-webrtc/common';
-import { ManagedProcess, TempDir, freePort, waitFor } from '@qemu-webrtc/test/kit';
+import { ManagedProcess, TempDir, freePort, waitFor } from '@qemu-webrtc/test-kit';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -10,19 +10,17 @@ import { connect } from 'nats';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
-  CaptureProcess,
-  createH264Decoder,
   DbusDaemon,
-  EncoderProcess,
   NatsServer,
   QemuVm,
   TempDir,
   readGuestStatus,
   waitFor,
   yuv709,
-  type DecodedPicture,
   type GuestScreenImage,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { CaptureProcess } from '../harness/capture-process.js';
+import { createH264Decoder, EncoderProcess, type DecodedPicture } from '../harness/encoder-process.js';
 
 const { EncodedFrame } = qemu_webrtc.v1;
 const VM_ID = 'test-vm';

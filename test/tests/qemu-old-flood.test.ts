@@ -10,14 +10,14 @@ import { readFileSync } from 'node:fs';
 import {
   DbusDaemon,
   QemuVm,
-  StartedSystem,
   TempDir,
   launchWebrtcChromium,
   openPlayer,
   readGuestStatus,
   statusFromPage,
   waitFor,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 
 const WIDTH = 1280;
 const HEIGHT = 720;

@@ -10,14 +10,14 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  StartedSystem,
   freePort,
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,
   waitFor,
   withToken,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 
 const TURN_PASSWORD = 'turn-Pa55word-7f3e91';
 const CONTROL = 'ctl-Token-8c2d4a6b';

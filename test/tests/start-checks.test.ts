@@ -8,21 +8,20 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { guestQemuArgs } from '@qemu-webrtc/demo-vm';
 import {
   DbusDaemon,
   ManagedProcess,
   QemuVm,
-  StartedSystem,
   TempDir,
   freePort,
-  guestQemuArgs,
   launchWebrtcChromium,
   openPlayer,
-  startScriptPath,
   statusFromPage,
   videoSize,
   waitFor,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem, startScriptPath } from '../harness/started-system.js';
 
 const TOKEN = 'start-checks-token';
 const FREE_PORTS = ['--port', '0', '--nats-port', '0', '--metrics-port', '0'];

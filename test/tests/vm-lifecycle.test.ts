@@ -17,7 +17,6 @@ import {
   DbusDaemon,
   ManagedProcess,
   QemuVm,
-  StartedSystem,
   TempDir,
   freePort,
   launchWebrtcChromium,
@@ -27,7 +26,8 @@ import {
   waitFor,
   type GuestStatus,
   type QemuOptions,
-} from '../kit/index.js';
+} from '@qemu-webrtc/test-kit';
+import { StartedSystem } from '../harness/started-system.js';
 
 const { FrameReady } = qemu_webrtc.v1;
 
@@ -40,7 +40,7 @@ const VM_ID = 'lifecycle';
 const CONTROL = 'lifecycle-control-token';
 /** Two renditions, so that both encoders have a stream to hold (rendezvous hashing decides). */
 const RENDITIONS = 'full:1:4000000,half:0.5:1000000';
-const encoderMainPath = fileURLToPath(new URL('../../../services/encoder/dist/src/main.js', import.meta.url));
+const encoderMainPath = fileURLToPath(import.meta.resolve('@qemu-webrtc/encoder/main'));
 
 /** The guest's status read from the page once it shows the guest at width x height and `accept` holds. */
 function guestInPage(
