@@ -5,7 +5,7 @@
 //   the service's defaults: 12 Mbit/s, 60 fps), published as EncodedFrame on a real nats-server at
 //   60 fps, looping (an IDR at each loop start and on every KeyframeRequest).
 // - The viewers: node-datachannel peers in a separate process
-//   (services/signaling/test/fixtures/whep-viewers.ts) that count the RTP they receive, so their
+//   (test/tests/signaling/fixtures/whep-viewers.ts) that count the RTP they receive, so their
 //   SRTP decryption is not counted against signaling (on these 2 cores it still competes for CPU).
 // - Per case: BENCH_SECONDS (default 8) of steady state after every viewer receives media.
 //   cores = signaling CPU seconds / wall seconds; per_viewer_ms_s = CPU ms per second per viewer

@@ -33,7 +33,7 @@ const { FrameReady } = qemu_webrtc.v1;
 
 const WIDTH = 1024;
 const HEIGHT = 768;
-/** The mode F12 switches the guest to (test/guest/README.md: the layout needs a width >= 928). */
+/** The mode F12 switches the guest to (packages/demo-vm/guest/README.md: the layout needs a width >= 928). */
 const ALT_WIDTH = 960;
 const ALT_HEIGHT = 600;
 const VM_ID = 'lifecycle';

@@ -1,5 +1,5 @@
 /**
- * Which frame the test guest's moving pattern shows on a row (test/guest/draw.c, README "What it
+ * Which frame the test guest's moving pattern shows on a row (packages/demo-vm/guest/draw.c, README "What it
  * draws"): rows of the speed-1 bands scroll by one texel per frame, so a row's offset into the
  * guest's texture gives the frame number modulo the texture length. Two rows of one image giving
  * different frames, or a frame other than the frame counter's, mean a torn copy.

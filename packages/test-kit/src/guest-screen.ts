@@ -1,8 +1,8 @@
 /**
- * Reads the status blocks the test guest (test/guest) draws: frame counter, last scancode, press
+ * Reads the status blocks the test guest (packages/demo-vm/guest) draws: frame counter, last scancode, press
  * count, held keys and the key marker. Works on exact copies (QMP screendump, the capture ring) and
  * on scaled or lossy ones (decoded H.264): each cell is judged by the average luma of its centre.
- * The layout is described in test/guest/README.md.
+ * The layout is described in packages/demo-vm/guest/README.md.
  */
 
 export type PixelLayout = 'bgrx' | 'rgba' | 'rgb';

@@ -3,7 +3,7 @@ import { launchChromium } from './chromium.js';
 import { readGuestStatus, type GuestStatus } from './guest-screen.js';
 import { waitFor } from './wait.js';
 
-/** The guest's status rows and key marker all lie in its top 224 rows (test/guest/README.md). */
+/** The guest's status rows and key marker all lie in its top 224 rows (packages/demo-vm/guest/README.md). */
 export const GUEST_STATUS_ROWS = 224;
 
 /** Chromium for WebRTC on loopback: host candidates as plain addresses, nothing leaves the machine. */

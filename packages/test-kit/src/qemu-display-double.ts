@@ -48,7 +48,7 @@ const GDBUS_DEFAULT_TIMEOUT_MS = 25_000;
 const { Interface } = dbus.interface;
 
 export interface QemuDisplayDoubleOptions {
-  /** The bus to appear on (test/kit's DbusDaemon address). */
+  /** The bus to appear on (the kit's DbusDaemon address). */
   busAddress: string;
   /** The VM's Name property (default "gl-double"). */
   name?: string;

@@ -1,4 +1,4 @@
-// Capture against QemuDisplayDouble (test/kit), which plays QEMU's side of the D-Bus display where
+// Capture against QemuDisplayDouble (the test kit), which plays QEMU's side of the D-Bus display where
 // real QEMU cannot run here: gl=on needs a GPU render node. The DMA-BUFs are memfds, which Mesa's
 // llvmpipe imports as LINEAR buffers on the surfaceless platform (see egl-import.test.ts). The same
 // double also drives the inline and Unix.Map paths with exact, known pixels and malformed calls.

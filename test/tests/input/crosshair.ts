@@ -1,4 +1,4 @@
-// Finds the test guest's pointer crosshair (test/guest/pointer.c): magenta, 25 px across and down.
+// Finds the test guest's pointer crosshair (packages/demo-vm/guest/pointer.c): magenta, 25 px across and down.
 import type { GuestScreenImage } from '@qemu-webrtc/test-kit';
 
 const ARM = 12;

@@ -1,5 +1,5 @@
 // A pointer the guest can see: positions and motion sent as InputEvents move the test guest's
-// crosshair (test/guest/pointer.c) to the pixel sent, with a relative PS/2 mouse and with an absolute
+// crosshair (packages/demo-vm/guest/pointer.c) to the pixel sent, with a relative PS/2 mouse and with an absolute
 // vmmouse.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // Signaling follows the viewer's link, for real: headless Chromium runs in a network namespace of
-// its own (test/kit/netns.ts) whose link from us is limited with a token bucket (tc tbf), on the
+// its own (the test kit's netns.ts) whose link from us is limited with a token bucket (tc tbf), on the
 // live pipeline (QEMU + test guest -> capture -> encoder with two renditions -> signaling).
 // - An adaptive viewer on a link too thin for "full" is moved to "low" (the page's video becomes
 //   half size and still shows the guest's advancing frames), and back to "full" once the limit is
