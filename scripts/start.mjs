@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { checkPortsFree, freePort } from './lib/ports.mjs';
 import { StartCheckError } from './lib/start-check-error.mjs';
 import { readStartOptions } from './lib/start-options.mjs';
-import { Supervised, SupervisorContext } from './lib/supervised.mjs';
+import { Supervised, SupervisorContext } from '@qemu-webrtc/process-supervisor';
 import { checkVm } from './lib/vm-check.mjs';
 import { parseVmAddress } from './lib/vm-address.mjs';
 import { writeNatsAuthConfig } from './nats-auth.mjs';
@@ -216,7 +216,7 @@ qemu-webrtc is running (Ctrl-C stops everything):
     ringDir,
     maxFps,
     demo: demo ? { width: demo.width, height: demo.height, video: demo.video } : null,
-    pids: Object.fromEntries(children.map((s) => [s.name, s.child?.pid ?? null])),
+    pids: Object.fromEntries(children.map((s) => [s.name, s.pid ?? null])),
   });
 } catch (error) {
   console.error(`could not start: ${error instanceof Error ? error.message : String(error)}`);
