@@ -13,20 +13,27 @@ const BUS_TIMEOUT_MS = 10_000;
 /** How long a bus without QEMU is watched for QEMU to arrive. */
 const QEMU_WAIT_MS = 5000;
 
+/** @typedef {import('./vm-address.mjs').VmAddress} VmAddress */
+/** @typedef {typeof import('../../packages/qemu-dbus/dist/src/index.js')} QemuDbus */
+
 /** The commands a user runs to put a QEMU display on `address` (the README's own-VM steps). */
+/** @param {string} address */
 const listenAddress = (address) => address.replace(/,guid=[^,]*/, '');
+/** @param {string} address */
 export const busCommand = (address) => `dbus-daemon --session --fork --address=${listenAddress(address)}`;
 /** QEMU's option parser takes a doubled comma for a comma in a value. */
+/** @param {string} address */
 export const displayOption = (address) => `-display dbus,addr=${address.replaceAll(',', ',,')}`;
 
 /**
  * Checks `vm` (from parseVmAddress) and returns QEMU's VM properties { name, uuid, consoleIds }.
  * Throws StartCheckError.
+ * @param {VmAddress} vm
  */
 export async function checkVm(vm) {
   // Loaded first: on Node 20.20, fs.statSync of a socket (below) before dbus-next's first import
   // left that module's exports empty (`dbus.sessionBus is not a function`).
-  const qemuDbus = await import(join(root, 'packages/qemu-dbus/dist/src/index.js'));
+  const qemuDbus = /** @type {QemuDbus} */ (await import(join(root, 'packages/qemu-dbus/dist/src/index.js')));
   const where = vm.path ?? `abstract socket ${vm.abstract}`;
   const startBoth = `start the bus with \`${busCommand(vm.address)}\`, then QEMU with ${displayOption(vm.address)}`;
   const example = 'unix:path=/run/qemu-vm1/bus.sock';
@@ -37,7 +44,8 @@ export async function checkVm(vm) {
     let st;
     try {
       st = statSync(vm.path);
-    } catch (error) {
+    } catch (e) {
+      const error = /** @type {NodeJS.ErrnoException} */ (e);
       if (error.code === 'ENOENT') throw new StartCheckError(`--vm: no socket at ${vm.path}: ${startBoth}`);
       throw new StartCheckError(
         `--vm: cannot look at ${vm.path} (${error.code}): check its folder's permissions`,
@@ -86,11 +94,16 @@ export async function checkVm(vm) {
   return queryDisplay(qemuDbus, vm, where);
 }
 
-/** Connects, offers EXTERNAL auth as a D-Bus client would, and collects the first answer. */
+/**
+ * Connects, offers EXTERNAL auth as a D-Bus client would, and collects the first answer.
+ * @param {{ path: string }} vm
+ * @returns {Promise<{ text: string, closed: boolean, error?: undefined } | { error: string }>}
+ */
 function probe(vm) {
   return new Promise((resolve) => {
     const socket = connect({ path: vm.path });
     let text = '';
+    /** @param {{ text: string, closed: boolean } | { error: string }} result */
     const done = (result) => {
       clearTimeout(timer);
       socket.destroy();
@@ -105,17 +118,26 @@ function probe(vm) {
       text += chunk.toString('latin1');
       if (text.includes('\n') || text.length > 4096) done({ text, closed: false });
     });
-    socket.once('error', (error) => done({ error: error.code ?? error.message }));
+    socket.once('error', (/** @type {NodeJS.ErrnoException} */ error) =>
+      done({ error: error.code ?? error.message }),
+    );
     socket.once('close', () => done({ text, closed: true }));
   });
 }
 
-/** On the bus: QEMU (org.qemu), its VM object, at least one console. */
+/**
+ * On the bus: QEMU (org.qemu), its VM object, at least one console.
+ * @param {QemuDbus} qemuDbus
+ * @param {VmAddress} vm
+ * @param {string} where
+ */
 async function queryDisplay(qemuDbus, vm, where) {
   const { connectBus, callMethod, onBusClosed, readVmProperties, QEMU_BUS_NAME, VM_PATH, IFACE } = qemuDbus;
   const bus = connectBus(vm.address);
   // A bus that drops us (another user's bus does, after authentication) fails every pending call.
+  /** @type {(error?: Error) => void} */
   let lost;
+  /** @type {Promise<never>} */
   const dropped = new Promise((_, reject) => {
     lost = (error) =>
       reject(
@@ -133,8 +155,16 @@ async function queryDisplay(qemuDbus, vm, where) {
   dropped.catch(() => undefined);
   bus.on('error', (error) => lost(error));
   onBusClosed(bus, () => lost());
+  /**
+   * @template T
+   * @param {string} what
+   * @param {Promise<T>} promise
+   * @returns {Promise<T>}
+   */
   const within = async (what, promise) => {
+    /** @type {NodeJS.Timeout | undefined} */
     let timer;
+    /** @type {Promise<never>} */
     const late = new Promise((_, reject) => {
       timer = setTimeout(
         () =>
