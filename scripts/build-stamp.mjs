@@ -23,6 +23,7 @@ const OUTPUTS = [
   'services/encoder/native/build/Release/encoder.node',
   'packages/qemu-dbus/dist/src/index.js',
   'packages/common/dist/src/index.js',
+  'packages/process-supervisor/dist/src/index.js',
   'proto/gen',
   ...['capture', 'encoder', 'input', 'signaling'].map((s) => `services/${s}/dist/src/main.js`),
   'test/dist/kit/guest-qemu-args.js',
@@ -89,9 +90,11 @@ const [command] = process.argv.slice(2);
 if (command === 'write') {
   writeFileSync(stampPath, `${JSON.stringify({ ...currentKey(), writtenAt: new Date().toISOString() })}\n`);
 } else if (command === 'check') {
+  /** @type {(text: string) => Record<string, string>} */
+  const parseStamp = JSON.parse;
   let stamp;
   try {
-    stamp = JSON.parse(readFileSync(stampPath, 'utf8'));
+    stamp = parseStamp(readFileSync(stampPath, 'utf8'));
   } catch {
     console.log('no finished setup recorded yet');
     process.exit(1);

@@ -17,16 +17,13 @@ const newPassword = () => `p${randomBytes(24).toString('base64url')}`;
  * Writes nats-server's configuration for `port` under a new private directory in `parent`.
  * Returns its path, each service's { NATS_USER, NATS_PASSWORD }, and the test credential file
  * (undefined unless `testUser`).
- * @param {string} root
  * @param {string} parent
  * @param {number} port
  * @param {{ testUser?: boolean }} [options]
  */
-export async function writeNatsAuthConfig(root, parent, port, { testUser = false } = {}) {
+export async function writeNatsAuthConfig(parent, port, { testUser = false } = {}) {
   const { NATS_SERVICES, NATS_PERMISSIONS, natsAuthorizationConf } =
-    /** @type {typeof import('../packages/common/dist/src/nats-permissions.js')} */ (
-      await import(join(root, 'packages/common/dist/src/nats-permissions.js'))
-    );
+    await import('../packages/common/dist/src/nats-permissions.js');
   const dir = mkdtempSync(join(parent, 'nats-'));
   chmodSync(dir, 0o700);
   /** @type {Record<string, { NATS_USER: string, NATS_PASSWORD: string }>} */

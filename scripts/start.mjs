@@ -10,7 +10,7 @@
 //              @qemu-webrtc {"event":"ready","url":"http://127.0.0.1:8080/",...}
 // A control token generated for the run is shown once, to the person at the terminal, in the
 // "Open http://…/#token=…" line; never in an event line, and never in a service's log.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,9 +45,7 @@ try {
   else {
     // Not the demo: --vm was given.
     const vm = await checkVm(parseVmAddress(/** @type {string} */ (options.vm)));
-    const { defaultVmId } = /** @type {typeof import('../packages/common/dist/src/subjects.js')} */ (
-      await import(join(root, 'packages/common/dist/src/subjects.js'))
-    );
+    const { defaultVmId } = await import('../packages/common/dist/src/subjects.js');
     vmId = options.vmId ?? defaultVmId(vm);
   }
   // Ports are fixed before anything starts, so a restarted service comes back on the same one.
@@ -116,7 +114,7 @@ const ctx = new SupervisorContext(emit, (child, code, signal) => {
  * @param {Record<string, string>} [env]
  * @param {NodeJS.Signals} [stopSignal]
  */
-function start(name, command, args, env = {}, stopSignal = undefined) {
+function start(name, command, args, env = {}, stopSignal) {
   const s = new Supervised(ctx, name, command, args, env, stopSignal);
   children.push(s);
   return s;
@@ -137,7 +135,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => v
 
 try {
   // One NATS user per service, with compose's permissions; passwords never printed.
-  const natsAuth = await writeNatsAuthConfig(root, dir, natsPort, {
+  const natsAuth = await writeNatsAuthConfig(dir, natsPort, {
     testUser: process.env.QEMU_WEBRTC_NATS_TEST_USER === '1',
   });
   const nats = start('nats', 'nats-server', ['-c', natsAuth.conf], {}, 'SIGINT');
@@ -273,14 +271,15 @@ function signalingBaseUrl(port) {
 async function waitForPort(port, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const open = await new Promise((resolve) => {
+    /** @type {Promise<boolean>} */
+    const connected = new Promise((resolve) => {
       const socket = connect({ host: httpHost, port }, () => {
         socket.destroy();
         resolve(true);
       });
       socket.once('error', () => resolve(false));
     });
-    if (open) return;
+    if (await connected) return;
     if (Date.now() > deadline) throw new Error(`signaling is not listening on port ${port}`);
     await new Promise((r) => setTimeout(r, 250));
   }

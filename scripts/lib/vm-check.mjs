@@ -4,10 +4,8 @@
 // least one console. Each failure is a StartCheckError: one line, what is wrong and what to do.
 import { statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { StartCheckError } from './start-check-error.mjs';
 
-const root = new URL('../..', import.meta.url).pathname;
 const PROBE_TIMEOUT_MS = 3000;
 const BUS_TIMEOUT_MS = 10_000;
 /** How long a bus without QEMU is watched for QEMU to arrive. */
@@ -16,8 +14,10 @@ const QEMU_WAIT_MS = 5000;
 /** @typedef {import('./vm-address.mjs').VmAddress} VmAddress */
 /** @typedef {typeof import('../../packages/qemu-dbus/dist/src/index.js')} QemuDbus */
 
-/** The commands a user runs to put a QEMU display on `address` (the README's own-VM steps). */
-/** @param {string} address */
+/**
+ * The commands a user runs to put a QEMU display on `address` (the README's own-VM steps).
+ * @param {string} address
+ */
 const listenAddress = (address) => address.replace(/,guid=[^,]*/, '');
 /** @param {string} address */
 export const busCommand = (address) => `dbus-daemon --session --fork --address=${listenAddress(address)}`;
@@ -33,7 +33,7 @@ export const displayOption = (address) => `-display dbus,addr=${address.replaceA
 export async function checkVm(vm) {
   // Loaded first: on Node 20.20, fs.statSync of a socket (below) before dbus-next's first import
   // left that module's exports empty (`dbus.sessionBus is not a function`).
-  const qemuDbus = /** @type {QemuDbus} */ (await import(join(root, 'packages/qemu-dbus/dist/src/index.js')));
+  const qemuDbus = await import('../../packages/qemu-dbus/dist/src/index.js');
   const where = vm.path ?? `abstract socket ${vm.abstract}`;
   const startBoth = `start the bus with \`${busCommand(vm.address)}\`, then QEMU with ${displayOption(vm.address)}`;
   const example = 'unix:path=/run/qemu-vm1/bus.sock';
@@ -153,7 +153,9 @@ async function queryDisplay(qemuDbus, vm, where) {
       );
   });
   dropped.catch(() => undefined);
-  bus.on('error', (error) => lost(error));
+  bus.on('error', (/** @type {Error} */ error) => {
+    lost(error);
+  });
   onBusClosed(bus, () => lost());
   /**
    * @template T
@@ -197,26 +199,28 @@ async function queryDisplay(qemuDbus, vm, where) {
       ).then(([owned]) => owned === true);
     let owned = false;
     for (const deadline = Date.now() + QEMU_WAIT_MS; ;) {
-      owned = await qemuOnBus().catch((error) => {
+      owned = await qemuOnBus().catch((/** @type {unknown} */ error) => {
         if (error instanceof StartCheckError) throw error;
-        throw new StartCheckError(`--vm: cannot use the D-Bus bus at ${where} (${error.message})`);
+        throw new StartCheckError(`--vm: cannot use the D-Bus bus at ${where} (${messageOf(error)})`);
       });
       if (owned || Date.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    if (owned !== true) {
+    if (!owned) {
       throw new StartCheckError(
         `--vm: the D-Bus bus at ${where} has no QEMU on it (waited ${QEMU_WAIT_MS / 1000} s): ` +
           `start QEMU with ${displayOption(vm.address)}`,
       );
     }
-    const props = await within("QEMU's display", readVmProperties(bus)).catch((error) => {
-      if (error instanceof StartCheckError) throw error;
-      throw new StartCheckError(
-        `--vm: QEMU is on the bus at ${where} but its display is not (${VM_PATH}: ${error.message}): ` +
-          `start QEMU with ${displayOption(vm.address)}`,
-      );
-    });
+    const props = await within("QEMU's display", readVmProperties(bus)).catch(
+      (/** @type {unknown} */ error) => {
+        if (error instanceof StartCheckError) throw error;
+        throw new StartCheckError(
+          `--vm: QEMU is on the bus at ${where} but its display is not (${VM_PATH}: ${messageOf(error)}): ` +
+            `start QEMU with ${displayOption(vm.address)}`,
+        );
+      },
+    );
     if (props.consoleIds.length === 0) {
       throw new StartCheckError(
         `--vm: QEMU's display at ${where} has no console: give the VM a display device ` +
@@ -228,3 +232,6 @@ async function queryDisplay(qemuDbus, vm, where) {
     bus.disconnect();
   }
 }
+
+/** @param {unknown} error */
+const messageOf = (error) => (error instanceof Error ? error.message : String(error));
