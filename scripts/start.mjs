@@ -135,7 +135,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => v
 
 try {
   // One NATS user per service, with compose's permissions; passwords never printed.
-  const natsAuth = await writeNatsAuthConfig(dir, natsPort, {
+  const natsAuth = await writeNatsAuthConfig(root, dir, natsPort, {
     testUser: process.env.QEMU_WEBRTC_NATS_TEST_USER === '1',
   });
   const nats = start('nats', 'nats-server', ['-c', natsAuth.conf], {}, 'SIGINT');
