@@ -44,9 +44,9 @@ export default tseslint.config(
     rules: { 'no-undef': 'off' },
   },
   {
+    ...tseslint.configs.disableTypeChecked,
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ignores: ['scripts/**'],
-    ...tseslint.configs.disableTypeChecked,
   },
   {
     files: ['**/*.cjs'],
