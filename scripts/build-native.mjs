@@ -22,7 +22,12 @@ const gypFile = join(nativeDir, 'binding.gyp');
 // node-gyp and node-addon-api come from the package being built.
 const require = createRequire(join(process.cwd(), 'package.json'));
 
+/** @param {string} f */
 const mtime = (f) => statSync(f).mtimeMs;
+/**
+ * @param {string} dir
+ * @returns {string[]}
+ */
 const sourcesUnder = (dir) =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory()
@@ -45,6 +50,7 @@ if (!nodedir) {
   process.exit(1);
 }
 const gyp = require.resolve('node-gyp/bin/node-gyp.js');
+/** @param {string[]} args */
 const run = (...args) =>
   spawnSync(process.execPath, [gyp, ...args, `--nodedir=${nodedir}`, '--loglevel=warn'], {
     stdio: 'inherit',

@@ -23,6 +23,7 @@ const OUTPUTS = [
   'services/encoder/native/build/Release/encoder.node',
   'packages/qemu-dbus/dist/src/index.js',
   'packages/common/dist/src/index.js',
+  'packages/process-supervisor/dist/src/index.js',
   'proto/gen',
   ...['capture', 'encoder', 'input', 'signaling'].map((s) => `services/${s}/dist/src/main.js`),
   'packages/demo-vm/dist/src/guest-qemu-args.js',
@@ -31,11 +32,17 @@ const OUTPUTS = [
 /** Not sources, when git cannot list them (a checkout without .git). */
 const NOT_SOURCES = new Set(['.git', 'node_modules', 'dist', 'build', 'gen', '.bench', '.gl', '.whl']);
 
+/** @param {(string | Buffer)[]} parts */
 const digest = (...parts) => {
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');
   return h.digest('hex');
 };
+/**
+ * @param {string} path
+ * @param {string} fallback
+ * @returns {Buffer | string}
+ */
 const readOr = (path, fallback) => {
   try {
     return readFileSync(path);
@@ -51,6 +58,10 @@ function sourceFiles() {
     maxBuffer: 64 * 1024 * 1024,
   });
   if (git.status === 0) return [...new Set(git.stdout.split('\0').filter(Boolean))];
+  /**
+   * @param {string} dir
+   * @returns {string[]}
+   */
   const walk = (dir) =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
       if (NOT_SOURCES.has(e.name) || e.name.endsWith('.tsbuildinfo')) return [];
@@ -79,15 +90,17 @@ const [command] = process.argv.slice(2);
 if (command === 'write') {
   writeFileSync(stampPath, `${JSON.stringify({ ...currentKey(), writtenAt: new Date().toISOString() })}\n`);
 } else if (command === 'check') {
+  /** @type {(text: string) => Record<string, string>} */
+  const parseStamp = JSON.parse;
   let stamp;
   try {
-    stamp = JSON.parse(readFileSync(stampPath, 'utf8'));
+    stamp = parseStamp(readFileSync(stampPath, 'utf8'));
   } catch {
     console.log('no finished setup recorded yet');
     process.exit(1);
   }
   const key = currentKey();
-  const changed = Object.keys(key).filter((k) => stamp[k] !== key[k]);
+  const changed = /** @type {(keyof typeof key)[]} */ (Object.keys(key)).filter((k) => stamp[k] !== key[k]);
   const missing = OUTPUTS.filter((f) => !existsSync(join(root, f)));
   if (changed.length > 0 || missing.length > 0) {
     const what = { sources: 'the sources', packages: 'the installed packages or Node', deps: 'node_modules' };

@@ -17,13 +17,20 @@ const newPassword = () => `p${randomBytes(24).toString('base64url')}`;
  * Writes nats-server's configuration for `port` under a new private directory in `parent`.
  * Returns its path, each service's { NATS_USER, NATS_PASSWORD }, and the test credential file
  * (undefined unless `testUser`).
+ * @param {string} root
+ * @param {string} parent
+ * @param {number} port
+ * @param {{ testUser?: boolean }} [options]
  */
 export async function writeNatsAuthConfig(root, parent, port, { testUser = false } = {}) {
-  const { NATS_SERVICES, NATS_PERMISSIONS, natsAuthorizationConf } = await import(
-    join(root, 'packages/common/dist/src/nats-permissions.js')
+  /** @type {(path: string) => Promise<typeof import('../packages/common/dist/src/nats-permissions.js')>} */
+  const load = (path) => import(path);
+  const { NATS_SERVICES, NATS_PERMISSIONS, natsAuthorizationConf } = await load(
+    join(root, 'packages/common/dist/src/nats-permissions.js'),
   );
   const dir = mkdtempSync(join(parent, 'nats-'));
   chmodSync(dir, 0o700);
+  /** @type {Record<string, { NATS_USER: string, NATS_PASSWORD: string }>} */
   const env = {};
   const users = [];
   for (const name of NATS_SERVICES) {

@@ -12,6 +12,10 @@ const roots = ['packages', 'services']
   .flatMap((d) => readdirSync(join(root, d)).map((p) => join(root, d, p, 'dist/test')))
   .concat(unitOnly ? [] : [join(root, 'test/dist/tests')]);
 
+/**
+ * @param {string} dir
+ * @returns {string[]}
+ */
 function collect(dir) {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).flatMap((name) => {

@@ -10,7 +10,7 @@
 //              @qemu-webrtc {"event":"ready","url":"http://127.0.0.1:8080/",...}
 // A control token generated for the run is shown once, to the person at the terminal, in the
 // "Open http://…/#token=…" line; never in an event line, and never in a service's log.
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { checkPortsFree, freePort } from './lib/ports.mjs';
 import { StartCheckError } from './lib/start-check-error.mjs';
 import { readStartOptions } from './lib/start-options.mjs';
-import { Supervised, SupervisorContext } from './lib/supervised.mjs';
+import { Supervised, SupervisorContext } from '@qemu-webrtc/process-supervisor';
 import { checkVm } from './lib/vm-check.mjs';
 import { parseVmAddress } from './lib/vm-address.mjs';
 import { writeNatsAuthConfig } from './nats-auth.mjs';
@@ -32,15 +32,24 @@ const httpHost = process.env.HTTP_HOST || '127.0.0.1';
 
 // Everything the user gave is checked before anything starts: the VM (socket, D-Bus, QEMU's
 // display) and every port. A failure is one line and exit code 2.
-let vmId, httpPort, natsPort, metricsPorts;
+/** @type {string} */
+let vmId;
+/** @type {number} */
+let httpPort;
+/** @type {number} */
+let natsPort;
+/** @type {{ capture: number, encoder: number, signaling: number, input: number }} */
+let metricsPorts;
 try {
   if (demo) vmId = options.vmId ?? 'demo';
   else {
-    const vm = await checkVm(parseVmAddress(options.vm));
-    const { defaultVmId } = await import(join(root, 'packages/common/dist/src/subjects.js'));
+    // Not the demo: --vm was given.
+    const vm = await checkVm(parseVmAddress(/** @type {string} */ (options.vm)));
+    const { defaultVmId } = await import('../packages/common/dist/src/subjects.js');
     vmId = options.vmId ?? defaultVmId(vm);
   }
   // Ports are fixed before anything starts, so a restarted service comes back on the same one.
+  /** @type {(port: number, host: string) => Promise<number>} */
   const pick = async (port, host) => (port === 0 ? freePort(host) : port);
   httpPort = await pick(options.httpPort, httpHost);
   natsPort = await pick(options.natsPort, '127.0.0.1');
@@ -57,7 +66,7 @@ try {
   const ports = [
     { port: httpPort, host: httpHost, what: 'HTTP', option: '--port' },
     { port: natsPort, host: '127.0.0.1', what: 'NATS', option: '--nats-port' },
-    ...['capture', 'encoder', 'signaling', 'input'].map((name) => ({
+    .../** @type {const} */ (['capture', 'encoder', 'signaling', 'input']).map((name) => ({
       port: metricsPorts[name],
       host: httpHost,
       what: `${name} metrics`,
@@ -82,10 +91,12 @@ const dir = mkdtempSync(join(tmpdir(), 'qemu-webrtc-'));
 // Frames travel between capture and encoder in shared memory: a ring directory of this run's own.
 const ringDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'qemu-webrtc-'));
 
+/** @param {import('@qemu-webrtc/process-supervisor').SupervisorEvent | Record<string, unknown>} event */
 function emit(event) {
   process.stdout.write(`${EVENT_PREFIX}${JSON.stringify(event)}\n`);
 }
 
+/** @type {Supervised[]} */
 const children = [];
 // A child that dies before the system is ready ends the start: nothing retries a bad setup.
 const ctx = new SupervisorContext(emit, (child, code, signal) => {
@@ -96,7 +107,14 @@ const ctx = new SupervisorContext(emit, (child, code, signal) => {
   void stop(1);
 });
 
-function start(name, command, args, env = {}, stopSignal = undefined) {
+/**
+ * @param {string} name
+ * @param {string} command
+ * @param {string[]} args
+ * @param {Record<string, string>} [env]
+ * @param {NodeJS.Signals} [stopSignal]
+ */
+function start(name, command, args, env = {}, stopSignal) {
   const s = new Supervised(ctx, name, command, args, env, stopSignal);
   children.push(s);
   return s;
@@ -123,7 +141,8 @@ try {
   const nats = start('nats', 'nats-server', ['-c', natsAuth.conf], {}, 'SIGINT');
   await nats.waitForOutput(/Server is ready/);
 
-  let busAddress = options.vm;
+  // --vm's address, or the demo VM's private bus below.
+  let busAddress = /** @type {string} */ (options.vm);
   if (demo) {
     busAddress = `unix:path=${join(dir, 'bus.sock')}`;
     const bus = start('dbus', 'dbus-daemon', [
@@ -151,6 +170,11 @@ try {
   // The services, each its own process as in a deployment. Settings that wire them together are
   // fixed here; anything else may come from the environment.
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
+  /**
+   * @param {string} name
+   * @param {Record<string, string>} defaults
+   * @param {Record<string, string>} env
+   */
   const service = (name, defaults, env) =>
     start(name, process.execPath, [join(root, `services/${name}/dist/src/main.js`)], {
       ...defaults,
@@ -160,8 +184,11 @@ try {
       ...env,
     });
   // An explicit --max-fps wins over the environment; the default does not.
+  /** @param {string} name */
   const fps = (name) => ({ [name]: String(maxFps) });
+  /** @param {string} name */
   const fpsDefault = (name) => (options.maxFpsGiven ? {} : fps(name));
+  /** @param {string} name */
   const fpsForced = (name) => (options.maxFpsGiven ? fps(name) : {});
   service('capture', fpsDefault('CAPTURE_MAX_FPS'), {
     ...fpsForced('CAPTURE_MAX_FPS'),
@@ -216,14 +243,17 @@ qemu-webrtc is running (Ctrl-C stops everything):
     ringDir,
     maxFps,
     demo: demo ? { width: demo.width, height: demo.height, video: demo.video } : null,
-    pids: Object.fromEntries(children.map((s) => [s.name, s.child?.pid ?? null])),
+    pids: Object.fromEntries(children.map((s) => [s.name, s.pid ?? null])),
   });
 } catch (error) {
   console.error(`could not start: ${error instanceof Error ? error.message : String(error)}`);
   await stop(1);
 }
 
-/** Where the browser client is reached, as signaling's own start-up message says it. */
+/**
+ * Where the browser client is reached, as signaling's own start-up message says it.
+ * @param {number} port
+ */
 function signalingBaseUrl(port) {
   const publicUrl = process.env.SIGNALING_PUBLIC_URL;
   if (publicUrl) return publicUrl.replace(/\/$/, '');
@@ -233,28 +263,37 @@ function signalingBaseUrl(port) {
   return `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }
 
-/** Resolves once something accepts TCP connections on `port` (signaling is listening). */
+/**
+ * Resolves once something accepts TCP connections on `port` (signaling is listening).
+ * @param {number} port
+ * @param {number} timeoutMs
+ */
 async function waitForPort(port, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const open = await new Promise((resolve) => {
+    /** @type {Promise<boolean>} */
+    const connected = new Promise((resolve) => {
       const socket = connect({ host: httpHost, port }, () => {
         socket.destroy();
         resolve(true);
       });
       socket.once('error', () => resolve(false));
     });
-    if (open) return;
+    if (await connected) return;
     if (Date.now() > deadline) throw new Error(`signaling is not listening on port ${port}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
-/** Values of `names` from our environment, where set (they override the defaults above). */
+/**
+ * Values of `names` from our environment, where set (they override the defaults above).
+ * @param {string[]} names
+ * @returns {Record<string, string>}
+ */
 function pickEnv(names) {
   return Object.fromEntries(
     names
       .filter((n) => process.env[n] !== undefined && process.env[n] !== '')
-      .map((n) => [n, process.env[n]]),
+      .map((n) => [n, process.env[n] ?? '']),
   );
 }

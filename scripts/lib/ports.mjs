@@ -4,12 +4,19 @@ import { createServer } from 'node:net';
 import { StartCheckError } from './start-check-error.mjs';
 
 /** Listens on host:port and closes again; resolves with the bound port, or the error's code. */
+/**
+ * @param {number} port
+ * @param {string} host
+ * @returns {Promise<{ port: number, error?: undefined } | { error: string }>}
+ */
 function tryListen(port, host) {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', (error) => resolve({ error: error.code ?? error.message }));
+    server.once('error', (/** @type {NodeJS.ErrnoException} */ error) =>
+      resolve({ error: error.code ?? error.message }),
+    );
     server.listen({ port, host, exclusive: true }, () => {
-      const bound = server.address().port;
+      const bound = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
       server.close(() => resolve({ port: bound }));
     });
   });
@@ -18,13 +25,14 @@ function tryListen(port, host) {
 /** A TCP port nobody listens on right now (the kernel's choice). */
 export async function freePort(host = '127.0.0.1') {
   const r = await tryListen(0, host);
-  if (r.error) throw new StartCheckError(`cannot find a free port on ${host} (${r.error})`);
+  if (r.error !== undefined) throw new StartCheckError(`cannot find a free port on ${host} (${r.error})`);
   return r.port;
 }
 
 /**
  * Checks each { port, host, what, option } can be listened on (port 0 was resolved before).
  * Throws a StartCheckError naming the first busy one and the option that moves it.
+ * @param {{ port: number, host: string, what: string, option: string }[]} ports
  */
 export async function checkPortsFree(ports) {
   for (const { port, host, what, option } of ports) {

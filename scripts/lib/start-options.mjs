@@ -31,6 +31,10 @@ Every port is checked free before anything starts.
 Service settings not set by these options can be given as environment variables (e.g.
 SIGNALING_TOKENS="tok:control,tok2:view", ENCODER_RENDITIONS, LOG_LEVEL).`;
 
+/**
+ * @param {string} message
+ * @returns {never}
+ */
 function fail(message) {
   console.error(message);
   process.exit(2);
@@ -38,30 +42,19 @@ function fail(message) {
 
 /** Parses process.argv; prints the help and exits for --help, exits 2 on a bad option. */
 export function readStartOptions() {
+  /** @type {ReturnType<typeof parseOptions>} */
   let values;
   try {
-    ({ values } = parseArgs({
-      options: {
-        vm: { type: 'string' },
-        'vm-id': { type: 'string' },
-        'demo-size': { type: 'string', default: '1280x720' },
-        'demo-video': { type: 'string', default: DEFAULT_DEMO_VIDEO },
-        port: { type: 'string', default: '8080' },
-        'nats-port': { type: 'string', default: '4222' },
-        'metrics-port': { type: 'string', default: '9101' },
-        'max-fps': { type: 'string' },
-        rebuild: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
+    values = parseOptions();
   } catch (error) {
-    fail(`${error.message.split('\n')[0]} (--help lists the options)`);
+    fail(`${/** @type {Error} */ (error).message.split('\n')[0]} (--help lists the options)`);
   }
   if (values.help) {
     console.log(HELP);
     process.exit(0);
   }
   if (values.rebuild) fail('--rebuild is an option of scripts/start.sh (it runs setup before this script)');
+  /** @param {'port' | 'nats-port' | 'metrics-port'} name */
   const portOption = (name) => {
     const v = values[name];
     if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) fail(`--${name} takes a port number, got ${v}`);
@@ -97,4 +90,22 @@ export function readStartOptions() {
     natsPort,
     metricsPort,
   };
+}
+
+/** The command line's options, with their defaults (throws on an unknown or malformed one). */
+function parseOptions() {
+  return parseArgs({
+    options: {
+      vm: { type: 'string' },
+      'vm-id': { type: 'string' },
+      'demo-size': { type: 'string', default: '1280x720' },
+      'demo-video': { type: 'string', default: DEFAULT_DEMO_VIDEO },
+      port: { type: 'string', default: '8080' },
+      'nats-port': { type: 'string', default: '4222' },
+      'metrics-port': { type: 'string', default: '9101' },
+      'max-fps': { type: 'string' },
+      rebuild: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }).values;
 }

@@ -7,8 +7,15 @@ import { StartCheckError } from './start-check-error.mjs';
 export const exampleAddress = (path = '/run/qemu-vm1/bus.sock') => `unix:path=${path}`;
 
 /**
+ * @typedef {{ address: string, path: string, abstract?: undefined }
+ *   | { address: string, abstract: string, path?: undefined }} VmAddress
+ */
+
+/**
  * Parses `value` as a D-Bus address. Returns { address, path } (unix:path=) or
  * { address, abstract } (unix:abstract=); throws a StartCheckError saying what to write instead.
+ * @param {string} value
+ * @returns {VmAddress}
  */
 export function parseVmAddress(value) {
   const v = value.trim();
@@ -38,8 +45,9 @@ export function parseVmAddress(value) {
       `--vm ${v}: percent-escapes are not supported: put the bus on a path without , ; = or %`,
     );
   }
+  /** @type {Record<string, string>} */
   const params = {};
-  for (const part of rest.split(',')) {
+  for (const part of (rest ?? '').split(',')) {
     const eq = part.indexOf('=');
     if (eq <= 0)
       throw new StartCheckError(`--vm ${v}: "${part}" is not key=value; write --vm ${exampleAddress()}`);
@@ -59,5 +67,5 @@ export function parseVmAddress(value) {
     return { address: v, path: params.path };
   }
   if (params.abstract === '') throw new StartCheckError(`--vm ${v}: abstract= needs a name`);
-  return { address: v, abstract: params.abstract };
+  return { address: v, abstract: params.abstract ?? '' };
 }

@@ -4,29 +4,36 @@
 // least one console. Each failure is a StartCheckError: one line, what is wrong and what to do.
 import { statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { StartCheckError } from './start-check-error.mjs';
 
-const root = new URL('../..', import.meta.url).pathname;
 const PROBE_TIMEOUT_MS = 3000;
 const BUS_TIMEOUT_MS = 10_000;
 /** How long a bus without QEMU is watched for QEMU to arrive. */
 const QEMU_WAIT_MS = 5000;
 
-/** The commands a user runs to put a QEMU display on `address` (the README's own-VM steps). */
+/** @typedef {import('./vm-address.mjs').VmAddress} VmAddress */
+/** @typedef {typeof import('../../packages/qemu-dbus/dist/src/index.js')} QemuDbus */
+
+/**
+ * The commands a user runs to put a QEMU display on `address` (the README's own-VM steps).
+ * @param {string} address
+ */
 const listenAddress = (address) => address.replace(/,guid=[^,]*/, '');
+/** @param {string} address */
 export const busCommand = (address) => `dbus-daemon --session --fork --address=${listenAddress(address)}`;
 /** QEMU's option parser takes a doubled comma for a comma in a value. */
+/** @param {string} address */
 export const displayOption = (address) => `-display dbus,addr=${address.replaceAll(',', ',,')}`;
 
 /**
  * Checks `vm` (from parseVmAddress) and returns QEMU's VM properties { name, uuid, consoleIds }.
  * Throws StartCheckError.
+ * @param {VmAddress} vm
  */
 export async function checkVm(vm) {
   // Loaded first: on Node 20.20, fs.statSync of a socket (below) before dbus-next's first import
   // left that module's exports empty (`dbus.sessionBus is not a function`).
-  const qemuDbus = await import(join(root, 'packages/qemu-dbus/dist/src/index.js'));
+  const qemuDbus = await import('../../packages/qemu-dbus/dist/src/index.js');
   const where = vm.path ?? `abstract socket ${vm.abstract}`;
   const startBoth = `start the bus with \`${busCommand(vm.address)}\`, then QEMU with ${displayOption(vm.address)}`;
   const example = 'unix:path=/run/qemu-vm1/bus.sock';
@@ -37,7 +44,8 @@ export async function checkVm(vm) {
     let st;
     try {
       st = statSync(vm.path);
-    } catch (error) {
+    } catch (e) {
+      const error = /** @type {NodeJS.ErrnoException} */ (e);
       if (error.code === 'ENOENT') throw new StartCheckError(`--vm: no socket at ${vm.path}: ${startBoth}`);
       throw new StartCheckError(
         `--vm: cannot look at ${vm.path} (${error.code}): check its folder's permissions`,
@@ -86,11 +94,16 @@ export async function checkVm(vm) {
   return queryDisplay(qemuDbus, vm, where);
 }
 
-/** Connects, offers EXTERNAL auth as a D-Bus client would, and collects the first answer. */
+/**
+ * Connects, offers EXTERNAL auth as a D-Bus client would, and collects the first answer.
+ * @param {{ path: string }} vm
+ * @returns {Promise<{ text: string, closed: boolean, error?: undefined } | { error: string }>}
+ */
 function probe(vm) {
   return new Promise((resolve) => {
     const socket = connect({ path: vm.path });
     let text = '';
+    /** @param {{ text: string, closed: boolean } | { error: string }} result */
     const done = (result) => {
       clearTimeout(timer);
       socket.destroy();
@@ -105,17 +118,26 @@ function probe(vm) {
       text += chunk.toString('latin1');
       if (text.includes('\n') || text.length > 4096) done({ text, closed: false });
     });
-    socket.once('error', (error) => done({ error: error.code ?? error.message }));
+    socket.once('error', (/** @type {NodeJS.ErrnoException} */ error) =>
+      done({ error: error.code ?? error.message }),
+    );
     socket.once('close', () => done({ text, closed: true }));
   });
 }
 
-/** On the bus: QEMU (org.qemu), its VM object, at least one console. */
+/**
+ * On the bus: QEMU (org.qemu), its VM object, at least one console.
+ * @param {QemuDbus} qemuDbus
+ * @param {VmAddress} vm
+ * @param {string} where
+ */
 async function queryDisplay(qemuDbus, vm, where) {
   const { connectBus, callMethod, onBusClosed, readVmProperties, QEMU_BUS_NAME, VM_PATH, IFACE } = qemuDbus;
   const bus = connectBus(vm.address);
   // A bus that drops us (another user's bus does, after authentication) fails every pending call.
+  /** @type {(error?: Error) => void} */
   let lost;
+  /** @type {Promise<never>} */
   const dropped = new Promise((_, reject) => {
     lost = (error) =>
       reject(
@@ -131,10 +153,20 @@ async function queryDisplay(qemuDbus, vm, where) {
       );
   });
   dropped.catch(() => undefined);
-  bus.on('error', (error) => lost(error));
+  bus.on('error', (/** @type {Error} */ error) => {
+    lost(error);
+  });
   onBusClosed(bus, () => lost());
+  /**
+   * @template T
+   * @param {string} what
+   * @param {Promise<T>} promise
+   * @returns {Promise<T>}
+   */
   const within = async (what, promise) => {
+    /** @type {NodeJS.Timeout | undefined} */
     let timer;
+    /** @type {Promise<never>} */
     const late = new Promise((_, reject) => {
       timer = setTimeout(
         () =>
@@ -167,26 +199,28 @@ async function queryDisplay(qemuDbus, vm, where) {
       ).then(([owned]) => owned === true);
     let owned = false;
     for (const deadline = Date.now() + QEMU_WAIT_MS; ;) {
-      owned = await qemuOnBus().catch((error) => {
+      owned = await qemuOnBus().catch((/** @type {unknown} */ error) => {
         if (error instanceof StartCheckError) throw error;
-        throw new StartCheckError(`--vm: cannot use the D-Bus bus at ${where} (${error.message})`);
+        throw new StartCheckError(`--vm: cannot use the D-Bus bus at ${where} (${messageOf(error)})`);
       });
       if (owned || Date.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    if (owned !== true) {
+    if (!owned) {
       throw new StartCheckError(
         `--vm: the D-Bus bus at ${where} has no QEMU on it (waited ${QEMU_WAIT_MS / 1000} s): ` +
           `start QEMU with ${displayOption(vm.address)}`,
       );
     }
-    const props = await within("QEMU's display", readVmProperties(bus)).catch((error) => {
-      if (error instanceof StartCheckError) throw error;
-      throw new StartCheckError(
-        `--vm: QEMU is on the bus at ${where} but its display is not (${VM_PATH}: ${error.message}): ` +
-          `start QEMU with ${displayOption(vm.address)}`,
-      );
-    });
+    const props = await within("QEMU's display", readVmProperties(bus)).catch(
+      (/** @type {unknown} */ error) => {
+        if (error instanceof StartCheckError) throw error;
+        throw new StartCheckError(
+          `--vm: QEMU is on the bus at ${where} but its display is not (${VM_PATH}: ${messageOf(error)}): ` +
+            `start QEMU with ${displayOption(vm.address)}`,
+        );
+      },
+    );
     if (props.consoleIds.length === 0) {
       throw new StartCheckError(
         `--vm: QEMU's display at ${where} has no console: give the VM a display device ` +
@@ -198,3 +232,6 @@ async function queryDisplay(qemuDbus, vm, where) {
     bus.disconnect();
   }
 }
+
+/** @param {unknown} error */
+const messageOf = (error) => (error instanceof Error ? error.message : String(error));
