@@ -66,8 +66,10 @@ export function readStartOptions() {
   }
   const size = /^(\d{3,4})x(\d{3,4})$/.exec(values['demo-size']);
   if (!size) fail(`--demo-size must look like 1280x720, got ${values['demo-size']}`);
-  const video = values['demo-video'];
-  if (video !== 'vga' && video !== 'virtio') fail(`--demo-video takes vga or virtio, got ${video}`);
+  const videoText = values['demo-video'];
+  if (videoText !== 'vga' && videoText !== 'virtio')
+    fail(`--demo-video takes vga or virtio, got ${videoText}`);
+  const video = /** @type {'vga' | 'virtio'} */ (videoText);
   const demo = values.vm === undefined;
   let maxFps = demo && video === 'vga' ? 30 : 60;
   if (values['max-fps'] !== undefined) {
