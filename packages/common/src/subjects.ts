@@ -118,7 +118,7 @@ export const SUBJECT_TABLE = {
     publishers: { capture: "on QEMU's CursorDefine" },
     subscribers: {
       signaling:
-        '`…cursor.*`, one subscription per console someone watches; the last shape and position are kept for new viewers',
+        '`...cursor.*`, one subscription per console someone watches; the last shape and position are kept for new viewers',
     },
   },
   cursorPosition: {
