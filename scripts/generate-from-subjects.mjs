@@ -32,17 +32,22 @@ const TABLE_START =
   '<!-- subject table: generated from packages/common/src/subjects.ts by scripts/generate-from-subjects.mjs -->';
 const TABLE_END = '<!-- end of subject table -->';
 
-/** "capture: why<br>encoder: why" for a row's publishers or subscribers. */
+/**
+ * "capture: why<br>encoder: why" for a row's publishers or subscribers.
+ * @param {Record<string, string>} users
+ */
 const usersCell = (users) =>
   Object.entries(users)
     .map(([service, why]) => `${service}: ${why}`)
     .join('<br>');
 
-/** Protobuf message names as code, anything else as text. */
+/** Protobuf message names as code, anything else as text. @param {string} message */
 const messageCell = (message) => (/^[A-Z]\w*$/.test(message) ? `\`${message}\`` : message);
 
+/** @param {string} text */
 const cell = (text) => text.replaceAll('|', '\\|');
 
+/** @param {Record<string, import('../packages/common/dist/src/subjects.js').SubjectRow>} table */
 function markdownTable(table) {
   const lines = [
     '| subject | message | NATS permission | published by | subscribed by |',
@@ -61,13 +66,16 @@ function markdownTable(table) {
   return lines.join('\n');
 }
 
-/** Each generated file's path (under `root`) and the text it must hold. */
+/**
+ * Each generated file's path (under `root`) and the text it must hold.
+ * @returns {Promise<{ path: string; text: string }[]>}
+ */
 export async function subjectCopies(root = ROOT) {
-  const common = (file) => import(join(root, 'packages/common/dist/src', file));
+  const common = (/** @type {string} */ file) => import(join(root, 'packages/common/dist/src', file));
   const { SUBJECT_TABLE } = await common('subjects.js');
   const { NATS_SERVICES, NATS_PERMISSIONS, natsAuthorizationConf } = await common('nats-permissions.js');
 
-  const users = NATS_SERVICES.map((name) => ({
+  const users = NATS_SERVICES.map((/** @type {string} */ name) => ({
     user: name,
     password: `$NATS_${name.toUpperCase()}_PASSWORD`,
     permissions: NATS_PERMISSIONS[name],
