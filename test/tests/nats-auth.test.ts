@@ -1,7 +1,8 @@
-// NATS users and permissions: deploy/nats.conf (compose) says what NATS_PERMISSIONS says (the one
-// description, packages/common/src/nats-permissions.ts), and the start command's generated
-// configuration (scripts/nats-auth.mjs) admits only its users, each to its own subjects, from a
-// private file. A real nats-server enforces it: what a user may not publish never arrives.
+// NATS users and permissions: deploy/nats.conf (compose) says what NATS_PERMISSIONS says (derived
+// from the one description, SUBJECT_TABLE in packages/common/src/subjects.ts), and the start
+// command's generated configuration (scripts/nats-auth.mjs) admits only its users, each to its own
+// subjects, from a private file. A real nats-server enforces it: what a user may not publish never
+// arrives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';

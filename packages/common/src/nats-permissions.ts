@@ -1,8 +1,6 @@
-import { subjects } from './subjects.js';
+import { NATS_SERVICES, SUBJECT_TABLE, type NatsService, type SubjectRow } from './subjects.js';
 
-/** The services that connect to NATS, each as its own NATS user. */
-export const NATS_SERVICES = ['capture', 'encoder', 'signaling', 'input'] as const;
-export type NatsService = (typeof NATS_SERVICES)[number];
+export { NATS_SERVICES, type NatsService } from './subjects.js';
 
 export interface NatsPermissions {
   /** Subjects the service may publish to (none: it may publish nothing). */
@@ -10,46 +8,27 @@ export interface NatsPermissions {
   subscribe: readonly string[];
 }
 
+const rows: readonly SubjectRow[] = Object.values(SUBJECT_TABLE);
+
+function permissionsOf(service: NatsService): NatsPermissions {
+  const publish = new Set<string>();
+  const subscribe = new Set<string>();
+  for (const row of rows) {
+    if (row.publishers[service] !== undefined) publish.add(row.permission);
+    if (row.subscribers[service] !== undefined) subscribe.add(row.permission);
+  }
+  return { publish: [...publish], subscribe: [...subscribe] };
+}
+
 /**
- * What each service may publish and subscribe to: the one description both NATS configurations
- * follow (deploy/nats.conf for compose, written by hand and checked against this by a test; the
- * start command's, generated from this by natsAuthorizationConf). Add a subject here when a
- * service starts using it.
+ * What each service may publish and subscribe to, derived from SUBJECT_TABLE (subjects.ts): both
+ * NATS configurations follow it (deploy/nats.conf for compose, written by
+ * scripts/generate-from-subjects.mjs; the start command's, by scripts/nats-auth.mjs), both through
+ * natsAuthorizationConf.
  */
-export const NATS_PERMISSIONS: Readonly<Record<NatsService, NatsPermissions>> = {
-  // Publishes what it captures; answers refresh requests.
-  capture: {
-    publish: [subjects.consoleInfoAll, subjects.frameReadyAll, subjects.cursorAllConsoles],
-    subscribe: [subjects.consoleRefresh],
-  },
-  encoder: {
-    publish: [subjects.encodedAll, subjects.streamClaims, subjects.encoderHeartbeat, subjects.consoleRefresh],
-    subscribe: [
-      subjects.frameReadyAll,
-      subjects.consoleInfoAll,
-      subjects.keyframeRequestAll,
-      subjects.encoderControlAll,
-      subjects.encoderHeartbeat,
-    ],
-  },
-  signaling: {
-    publish: [
-      subjects.consoleRefresh,
-      subjects.inputAll,
-      subjects.keyframeRequestAll,
-      subjects.encoderControlAll,
-    ],
-    subscribe: [
-      subjects.consoleInfoAll,
-      subjects.cursorAllConsoles,
-      subjects.encodedAll,
-      subjects.encoderHeartbeat,
-      subjects.streamClaims,
-    ],
-  },
-  // Only listens.
-  input: { publish: [], subscribe: [subjects.inputAll] },
-};
+export const NATS_PERMISSIONS: Readonly<Record<NatsService, NatsPermissions>> = Object.fromEntries(
+  NATS_SERVICES.map((service) => [service, permissionsOf(service)]),
+) as Record<NatsService, NatsPermissions>;
 
 export interface NatsUser {
   user: string;
@@ -60,6 +39,21 @@ export interface NatsUser {
 
 const quote = (s: string): string => JSON.stringify(s);
 
+/** The messages a permission lets through, as a comment for the configuration. */
+const messagesOf = (permission: string): string =>
+  [...new Set(rows.filter((r) => r.permission === permission).map((r) => r.message))].join(', ');
+
+function allowLines(what: 'publish' | 'subscribe', allowed: readonly string[]): string[] {
+  if (allowed.length === 0) return [`        ${what}: { deny: [">"] }`];
+  return [
+    `        ${what}: {`,
+    '          allow: [',
+    ...allowed.map((p) => `            ${quote(p).padEnd(33)} # ${messagesOf(p)}`),
+    '          ]',
+    '        }',
+  ];
+}
+
 /**
  * nats-server's `authorization { users: [...] }` block for `users`; a user without permissions may
  * publish and subscribe to anything (a test client).
@@ -69,13 +63,10 @@ export function natsAuthorizationConf(users: readonly NatsUser[]): string {
   for (const u of users) {
     lines.push('    {', `      user: ${quote(u.user)}`, `      password: ${u.password}`);
     if (u.permissions) {
-      const pub = u.permissions.publish;
       lines.push(
         '      permissions: {',
-        pub.length > 0
-          ? `        publish: { allow: [${pub.map(quote).join(', ')}] }`
-          : '        publish: { deny: [">"] }',
-        `        subscribe: { allow: [${u.permissions.subscribe.map(quote).join(', ')}] }`,
+        ...allowLines('publish', u.permissions.publish),
+        ...allowLines('subscribe', u.permissions.subscribe),
         '      }',
       );
     }

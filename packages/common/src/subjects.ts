@@ -61,34 +61,179 @@ const streamPrefix = (s: StreamKey): string =>
 const consolePrefix = (vmId: string, consoleId: number): string =>
   `qw.vm.${token(vmId, 'vm id')}.console.${consoleIndex(consoleId)}`;
 
+/** The services that connect to NATS, each as its own NATS user. */
+export const NATS_SERVICES = ['capture', 'encoder', 'signaling', 'input'] as const;
+export type NatsService = (typeof NATS_SERVICES)[number];
+
+/** The services that use a subject one way, each with when or why (a phrase for docs/design.md). */
+export type SubjectUsers = Readonly<Partial<Record<NatsService, string>>>;
+
+export interface SubjectRow {
+  /** The subject, `<name>` standing for each variable token. */
+  subject: string;
+  /** What a message on it carries: a protobuf message of packages/proto, or what else. */
+  message: string;
+  /**
+   * The NATS permission that lets its users at it: the subject with `*` for each variable token,
+   * or wider where a subscriber subscribes with a wildcard (signaling's `…cursor.*`).
+   */
+  permission: string;
+  publishers: SubjectUsers;
+  subscribers: SubjectUsers;
+}
+
+/**
+ * Every subject, who publishes it and who subscribes to it. The one description of the bus:
+ * NATS_PERMISSIONS (nats-permissions.ts) is derived from it, and scripts/generate-from-subjects.mjs
+ * writes deploy/nats.conf and docs/design.md's subject table from it. A service that starts using a
+ * subject is added here, or NATS refuses it.
+ */
+export const SUBJECT_TABLE = {
+  consoleInfo: {
+    subject: 'qw.vm.<vm>.console.<c>.info',
+    message: 'ConsoleInfo',
+    permission: 'qw.vm.*.console.*.info',
+    publishers: {
+      capture:
+        'per console on start, on change (PropertiesChanged, display enabled or disabled), every 5 s, and on `qw.vm.refresh`',
+    },
+    subscribers: {
+      encoder:
+        'a graphic, enabled console has streams; a body naming another VM or console than its subject is dropped',
+      signaling:
+        'the console list (a console silent for `CONSOLE_STALE_MS` is "not running"); a body naming another VM or console than its subject is dropped',
+    },
+  },
+  frameReady: {
+    subject: 'qw.vm.<vm>.console.<c>.frame',
+    message: 'FrameReady',
+    permission: 'qw.vm.*.console.*.frame',
+    publishers: { capture: 'per published frame' },
+    subscribers: { encoder: 'body checked against the subject; only the holder of a stream reads the ring' },
+  },
+  cursorShape: {
+    subject: 'qw.vm.<vm>.console.<c>.cursor.shape',
+    message: 'CursorShape',
+    permission: 'qw.vm.*.console.*.cursor.*',
+    publishers: { capture: "on QEMU's CursorDefine" },
+    subscribers: {
+      signaling:
+        '`...cursor.*`, one subscription per console someone watches; the last shape and position are kept for new viewers',
+    },
+  },
+  cursorPosition: {
+    subject: 'qw.vm.<vm>.console.<c>.cursor.position',
+    message: 'CursorPosition',
+    permission: 'qw.vm.*.console.*.cursor.*',
+    publishers: { capture: "on QEMU's MouseSet" },
+    subscribers: { signaling: 'the same subscription' },
+  },
+  consoleRefresh: {
+    subject: 'qw.vm.refresh',
+    message: 'empty body: a request for ConsoleInfo',
+    permission: 'qw.vm.refresh',
+    publishers: { encoder: 'once at start', signaling: 'once at start' },
+    subscribers: {
+      capture: "republishes every console's `ConsoleInfo` (not the cursor), at most every 250 ms",
+    },
+  },
+  input: {
+    subject: 'qw.vm.<vm>.input',
+    message: 'InputEvent',
+    permission: 'qw.vm.*.input',
+    publishers: {
+      signaling:
+        'for viewers with the control role, and a `release_all` when such a viewer leaves; pointer motion coalesced, at most one motion message per viewer every 5 ms',
+    },
+    subscribers: { input: 'the VM id in the subject must equal `vm_id`' },
+  },
+  encoded: {
+    subject: 'qw.stream.<vm>.<c>.<rendition>.au',
+    message: 'EncodedFrame',
+    permission: 'qw.stream.*.*.*.au',
+    publishers: {
+      encoder: 'the one holding the stream; during a hand-over, the old and the new holder for a moment',
+    },
+    subscribers: {
+      signaling:
+        'one subscription per stream with viewers; a unit counts only from an admitted encoder that holds the stream, with a plausible epoch (below)',
+    },
+  },
+  keyframeRequest: {
+    subject: 'qw.stream.<vm>.<c>.<rendition>.keyframe',
+    message: 'KeyframeRequest',
+    permission: 'qw.stream.*.*.*.keyframe',
+    publishers: {
+      signaling:
+        'viewer joined, PLI/FIR, waiting too long for an IDR; at most one per `KEYFRAME_MIN_INTERVAL_MS` per stream',
+    },
+    subscribers: { encoder: 'the holder acts, itself rate-limited' },
+  },
+  encoderControl: {
+    subject: 'qw.stream.<vm>.<c>.<rendition>.control',
+    message: 'EncoderControl',
+    permission: 'qw.stream.*.*.*.control',
+    publishers: {
+      signaling:
+        'its link adapter lowers the bitrate when every viewer struggles, raises it by steps after; repeated every 5 s while lowered',
+    },
+    subscribers: { encoder: 'the holder clamps it and lets it expire (below)' },
+  },
+  encoderHeartbeat: {
+    subject: 'qw.encoders.heartbeat',
+    message: 'EncoderHeartbeat',
+    permission: 'qw.encoders.heartbeat',
+    publishers: {
+      encoder:
+        'every encoder, every `HEARTBEAT_MS` (250 ms), with the streams it holds and its renditions; `leaving: true` on clean shutdown',
+    },
+    subscribers: {
+      encoder: 'membership for rendezvous hashing; which streams each member holds, for make-before-break',
+      signaling: 'its roster (which encoders are alive and what they hold) and the rendition ladder',
+    },
+  },
+  streamClaims: {
+    subject: 'qw.encoders.claims',
+    message: 'StreamClaim',
+    permission: 'qw.encoders.claims',
+    publishers: { encoder: 'taking (new epoch) or releasing a stream' },
+    subscribers: {
+      signaling:
+        'its roster learns a take or a release at once, not a heartbeat later; encoders read holdings from heartbeats instead',
+    },
+  },
+} as const satisfies Readonly<Record<string, SubjectRow>>;
+
+export type SubjectName = keyof typeof SUBJECT_TABLE;
+
 export const subjects = {
   /** ConsoleInfo, published by capture on start, on change, and periodically. */
   consoleInfo: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.info`,
-  consoleInfoAll: 'qw.vm.*.console.*.info',
+  consoleInfoAll: SUBJECT_TABLE.consoleInfo.permission,
   /** FrameReady for a console's newest frame in the ring. */
   frameReady: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.frame`,
-  frameReadyAll: 'qw.vm.*.console.*.frame',
+  frameReadyAll: SUBJECT_TABLE.frameReady.permission,
   cursorShape: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.cursor.shape`,
   cursorPosition: (vmId: string, consoleId: number): string =>
     `${consolePrefix(vmId, consoleId)}.cursor.position`,
   cursorAll: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.cursor.*`,
   /** Every cursor message of every console (permissions). */
-  cursorAllConsoles: 'qw.vm.*.console.*.cursor.*',
+  cursorAllConsoles: SUBJECT_TABLE.cursorShape.permission,
   /** Request (empty body) -> capture republishes the ConsoleInfo of its consoles. */
-  consoleRefresh: 'qw.vm.refresh',
+  consoleRefresh: SUBJECT_TABLE.consoleRefresh.subject,
   /** InputEvents for one VM. */
   input: (vmId: string): string => `qw.vm.${token(vmId, 'vm id')}.input`,
-  inputAll: 'qw.vm.*.input',
+  inputAll: SUBJECT_TABLE.input.permission,
   /** EncodedFrame access units of a stream. */
   encoded: (s: StreamKey): string => `${streamPrefix(s)}.au`,
-  encodedAll: 'qw.stream.*.*.*.au',
+  encodedAll: SUBJECT_TABLE.encoded.permission,
   keyframeRequest: (s: StreamKey): string => `${streamPrefix(s)}.keyframe`,
-  keyframeRequestAll: 'qw.stream.*.*.*.keyframe',
+  keyframeRequestAll: SUBJECT_TABLE.keyframeRequest.permission,
   encoderControl: (s: StreamKey): string => `${streamPrefix(s)}.control`,
-  encoderControlAll: 'qw.stream.*.*.*.control',
+  encoderControlAll: SUBJECT_TABLE.encoderControl.permission,
   /** StreamClaim announcements by encoders. */
-  streamClaims: 'qw.encoders.claims',
-  encoderHeartbeat: 'qw.encoders.heartbeat',
+  streamClaims: SUBJECT_TABLE.streamClaims.subject,
+  encoderHeartbeat: SUBJECT_TABLE.encoderHeartbeat.subject,
 } as const;
 
 /**
@@ -103,6 +248,28 @@ export function consoleOfSubject(subject: string): { vmId: string; consoleId: nu
   const consoleId = Number(parts[4]);
   if (!isSubjectToken(vmId) || !/^\d{1,5}$/.test(parts[4] ?? '') || !isConsoleId(consoleId)) return undefined;
   return { vmId, consoleId };
+}
+
+/** The VM an input subject (qw.vm.<vm>.input) names, or undefined when it is not one. */
+export function vmOfInputSubject(subject: string): string | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 4 || parts[0] !== 'qw' || parts[1] !== 'vm' || parts[3] !== 'input') return undefined;
+  const vmId = parts[2] ?? '';
+  return isSubjectToken(vmId) ? vmId : undefined;
+}
+
+/**
+ * The console and the kind of message (CursorShape or CursorPosition) a cursor subject
+ * (qw.vm.<vm>.console.<c>.cursor.shape|position) names, or undefined when it is not one.
+ */
+export function cursorOfSubject(
+  subject: string,
+): { vmId: string; consoleId: number; kind: 'shape' | 'position' } | undefined {
+  const c = consoleOfSubject(subject);
+  const parts = subject.split('.');
+  if (c === undefined || parts.length !== 7 || parts[5] !== 'cursor') return undefined;
+  const kind = parts[6];
+  return kind === 'shape' || kind === 'position' ? { ...c, kind } : undefined;
 }
 
 /** True when a message body's vm id and console id are the ones its subject names. */

@@ -70,7 +70,7 @@ export class EncoderService implements Service {
       config.HEARTBEAT_MS,
       config.MEMBER_TIMEOUT_MS,
       () => ({
-        streams: [...this.held.keys()].map((id) => this.keyOf(id)),
+        streams: [...this.held.values()].map((s) => s.key),
         framesEncoded: 0,
         renditions: config.ENCODER_RENDITIONS,
       }),
@@ -186,11 +186,6 @@ export class EncoderService implements Service {
     });
   }
 
-  private keyOf(id: string): StreamKey {
-    const [vmId = '', consoleId = '0', rendition = ''] = id.split('.');
-    return { vmId, consoleId: Number(consoleId), rendition };
-  }
-
   private seeConsole(vmId: string, consoleId: number): boolean {
     const id = `${vmId}.${consoleId}`;
     const known = this.consoles.has(id);
@@ -255,7 +250,7 @@ export class EncoderService implements Service {
     this.metrics.streamsHeld.set(this.held.size);
     // Rings of consoles this encoder no longer encodes (or forgot) are let go.
     const key = (s: StreamKey): string => `${s.vmId}.${s.consoleId}`;
-    this.rings.retain(new Set([...this.held.keys()].map((id) => key(this.keyOf(id)))));
+    this.rings.retain(new Set([...this.held.values()].map((s) => key(s.key))));
     this.membership.audit(owned);
   }
 
@@ -287,11 +282,13 @@ export class EncoderService implements Service {
   }
 
   private release(id: string): void {
-    this.held.get(id)?.close();
+    const stream = this.held.get(id);
+    if (!stream) return;
+    stream.close();
     this.held.delete(id);
     if (!this.nc.isClosed()) {
       publishProto(this.nc, subjects.streamClaims, StreamClaim, {
-        stream: this.keyOf(id),
+        stream: stream.key,
         encoderId: this.config.ENCODER_ID,
         released: true,
         sentUs: nowUs(),

@@ -79,6 +79,11 @@ export class StreamEncoder {
     this.maxFps = opts.config.ENCODER_MAX_FPS;
   }
 
+  /** The stream it encodes. */
+  get key(): StreamKey {
+    return this.opts.key;
+  }
+
   /** A new frame of this stream's console is in the ring. */
   onFrame(frame: qemu_webrtc.v1.FrameReady): void {
     if (this.closed) return;

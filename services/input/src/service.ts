@@ -4,6 +4,7 @@ import {
   drainNats,
   startMetricsServer,
   subjects,
+  vmOfInputSubject,
   type Logger,
   type MetricsServer,
   type NatsConnection,
@@ -30,9 +31,6 @@ interface InputServiceEvents {
   applied: [AppliedEvent];
   dropped: [DropReason];
 }
-
-/** The VM id in an input subject (qw.vm.<id>.input). */
-const subjectVmId = (subject: string): string | undefined => /^qw\.vm\.([^.]+)\.input$/.exec(subject)?.[1];
 
 /**
  * The input service: InputEvents from NATS for any VM it serves -> QEMU's D-Bus Keyboard, Mouse and
@@ -149,7 +147,8 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
       this.drop('vm_unavailable');
       return;
     }
-    const v = decodeInputEvent(data, subjectVmId(subject));
+    // A subject naming no valid VM matches no event's VM ('' is never a VM id).
+    const v = decodeInputEvent(data, vmOfInputSubject(subject) ?? '');
     if (!v.ok) {
       this.drop(v.reason);
       return;

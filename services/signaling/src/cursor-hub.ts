@@ -1,5 +1,6 @@
 import {
   bodyMatchesConsoleSubject,
+  cursorOfSubject,
   subjects,
   type BadInputLog,
   type NatsConnection,
@@ -114,8 +115,9 @@ export class CursorHub {
 
   private onMessage(c: ConsoleCursor, subject: string, data: Uint8Array): void {
     let out: Buffer | undefined;
+    const kind = cursorOfSubject(subject)?.kind;
     try {
-      if (subject.endsWith('.shape')) {
+      if (kind === 'shape') {
         const shape = CursorShape.decode(data);
         if (!bodyMatchesConsoleSubject(subject, shape)) {
           this.reject('cursor_subject_mismatch');
@@ -131,7 +133,7 @@ export class CursorHub {
           return;
         }
         c.shape = out;
-      } else if (subject.endsWith('.position')) {
+      } else if (kind === 'position') {
         const pos = CursorPosition.decode(data);
         if (!bodyMatchesConsoleSubject(subject, pos)) {
           this.reject('cursor_subject_mismatch');
