@@ -1,7 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { addSecrets } from '@qemu-webrtc/common';
-
-export type Role = 'control' | 'view';
+import { addSecrets, type Role } from '@qemu-webrtc/common';
 
 const TOKEN_RE = /^[A-Za-z0-9._~+/=-]{1,256}$/;
 
