@@ -727,7 +727,7 @@ test('hostile bus messages, sockets, WHEP requests and DataChannel input: nothin
   );
   assert.ok(has('encoder', /encoder_frames_dropped_total/), 'encoder counted absurd frames');
   assert.ok(
-    has('signaling', /signaling_rejected_total\{reason="unauthorised"\}/),
+    has('signaling', /signaling_rejected_total\{reason="unauthorized"\}/),
     'signaling counted bad tokens',
   );
   assert.ok(has('signaling', /signaling_rejected_total\{reason="bad_sdp"\}/), 'signaling counted bad SDP');

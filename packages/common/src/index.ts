@@ -12,3 +12,4 @@ export * from './subjects.js';
 export * from './time.js';
 export * from './metrics-server.js';
 export * from './input-limits.js';
+export * from './browser-protocol.js';

@@ -9,15 +9,19 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import type { Logger } from '@qemu-webrtc/common';
-import { requestToken, type Role, type TokenStore } from './auth.js';
+import {
+  WS_HARD_LIMIT_BYTES,
+  type BrowserIceServer,
+  type ConsoleList,
+  type Logger,
+  type Role,
+} from '@qemu-webrtc/common';
+import { requestToken, type TokenStore } from './auth.js';
 import type { ConsoleDirectory } from './console-directory.js';
-import type { BrowserIceServer } from './ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
 import { answerOversizedBodies } from './oversized-body.js';
 import { MAX_SDP_BYTES, SdpError, parseSdpFragment } from './sdp.js';
 import { CapacityError, type ViewerManager } from './viewer-manager.js';
-import { WS_HARD_LIMIT_BYTES } from './ws-protocol.js';
 import { WsSession } from './ws-session.js';
 
 /** The browser client's files: web/public (HTML, CSS) and web/dist (compiled scripts). */
@@ -84,12 +88,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const roleOf = (req: FastifyRequest): Role | undefined => deps.tokens.roleOf(requestToken(req.headers));
 
-  const unauthorised = (reply: FastifyReply, json: boolean): FastifyReply => {
-    deps.metrics.rejected.inc({ reason: 'unauthorised' });
+  const unauthorized = (reply: FastifyReply, json: boolean): FastifyReply => {
+    deps.metrics.rejected.inc({ reason: 'unauthorized' });
     void reply.code(401).header('www-authenticate', 'Bearer realm="qemu-webrtc"');
     return json
       ? reply.send({
-          error: 'unauthorised',
+          error: 'unauthorized',
           message: 'a valid token is needed: Authorization: Bearer <token>',
         })
       : problem(reply, 401, 'a valid token is needed: Authorization: Bearer <token>');
@@ -161,8 +165,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // --- API ---
   app.get('/api/consoles', (req, reply) => {
     const role = roleOf(req);
-    if (!role) return unauthorised(reply, true);
-    return reply.header('cache-control', 'no-store').send({ role, consoles: deps.consoles.list() });
+    if (!role) return unauthorized(reply, true);
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ role, consoles: deps.consoles.list() } satisfies ConsoleList);
   });
   // Public: up or not, nothing about streams or viewers (the metrics port has the details).
   app.get('/health', (_req, reply) => {
@@ -236,13 +242,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const route = req.routeOptions.url;
     if (route === '/whep/:vm/:console' && req.method === 'POST') {
       cors(reply);
-      if (!roleOf(req)) return unauthorised(reply, false);
+      if (!roleOf(req)) return unauthorized(reply, false);
       if (mediaType(req) !== 'application/sdp') {
         return problem(reply, 415, 'the offer must be sent as Content-Type: application/sdp');
       }
     } else if (route === '/whep/session/:id' && (req.method === 'PATCH' || req.method === 'DELETE')) {
       cors(reply);
-      if (!roleOf(req)) return unauthorised(reply, false);
+      if (!roleOf(req)) return unauthorized(reply, false);
       if (req.method === 'PATCH' && mediaType(req) !== 'application/trickle-ice-sdpfrag') {
         return problem(reply, 415, 'expected Content-Type: application/trickle-ice-sdpfrag');
       }
@@ -255,7 +261,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
    */
   const ownedSession = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const who = deps.tokens.identify(requestToken(req.headers));
-    if (!who) return { refused: unauthorised(reply, false) };
+    if (!who) return { refused: unauthorized(reply, false) };
     const session = deps.viewers.whep(req.params.id);
     if (!session) return { refused: problem(reply, 404, 'no such WHEP session') };
     if (session.owner !== who.id || session.viewer.opts.role !== who.role) {
@@ -270,7 +276,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     '/whep/:vm/:console',
     async (req, reply) => {
       const who = deps.tokens.identify(requestToken(req.headers));
-      if (!who) return unauthorised(reply, false);
+      if (!who) return unauthorized(reply, false);
       const role = who.role;
       const target = parseConsole(req.params);
       // A viewer that names a rendition keeps it; otherwise its link chooses.

@@ -1,9 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { addSecrets } from '@qemu-webrtc/common';
+import { MAX_TOKEN_CHARS, addSecrets, type Role } from '@qemu-webrtc/common';
 
-export type Role = 'control' | 'view';
-
-const TOKEN_RE = /^[A-Za-z0-9._~+/=-]{1,256}$/;
+const TOKEN_RE = new RegExp(`^[A-Za-z0-9._~+/=-]{1,${MAX_TOKEN_CHARS}}$`);
 
 /** The entries of "token:role,token:role" (role "control" when left out), unchecked. */
 function tokenEntries(text: string): { token: string; role: string }[] {
@@ -29,7 +27,7 @@ export function parseTokens(text: string): Map<string, Role> {
   const tokens = new Map<string, Role>();
   for (const { token, role } of tokenEntries(text)) {
     if (!TOKEN_RE.test(token)) {
-      throw new Error('a token must be 1..256 characters of A-Z a-z 0-9 . _ ~ + / = -');
+      throw new Error(`a token must be 1..${MAX_TOKEN_CHARS} characters of A-Z a-z 0-9 . _ ~ + / = -`);
     }
     if (role !== 'control' && role !== 'view') {
       throw new Error(`token role must be "control" or "view", got ${JSON.stringify(role)}`);

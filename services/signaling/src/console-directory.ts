@@ -1,26 +1,5 @@
+import type { ConsoleEntry } from '@qemu-webrtc/common';
 import type { qemu_webrtc } from '@qemu-webrtc/proto';
-
-/** A console as the API lists it. */
-export interface ConsoleEntry {
-  vmId: string;
-  consoleId: number;
-  label: string;
-  vmName: string;
-  vmUuid: string;
-  width: number;
-  height: number;
-  graphic: boolean;
-  enabled: boolean;
-  hasKeyboard: boolean;
-  hasMouse: boolean;
-  hasMultitouch: boolean;
-  mouseIsAbsolute: boolean;
-  touchMaxSlots: number;
-  /** Capture announced it recently (it republishes every few seconds while QEMU runs). */
-  running: boolean;
-  /** Milliseconds since the last announcement. */
-  lastSeenMs: number;
-}
 
 interface Seen {
   info: qemu_webrtc.v1.ConsoleInfo;

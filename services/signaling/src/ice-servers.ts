@@ -1,3 +1,4 @@
+import type { BrowserIceServer } from '@qemu-webrtc/common';
 import type { IceServer as NdcIceServer } from 'node-datachannel';
 
 /** One STUN or TURN server, as configured. */
@@ -8,13 +9,6 @@ export interface IceServerSpec {
   username?: string;
   credential?: string;
   transport?: 'udp' | 'tcp';
-}
-
-/** What a browser's RTCPeerConnection takes (RTCIceServer). */
-export interface BrowserIceServer {
-  urls: string;
-  username?: string;
-  credential?: string;
 }
 
 const URL_RE =

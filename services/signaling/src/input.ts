@@ -1,20 +1,25 @@
 import {
+  KEY_CODE_PATTERN,
+  MAX_CLIENT_TIME_MS,
   MAX_INPUT_COORD,
+  MAX_INPUT_MESSAGE_BYTES,
   MAX_INPUT_REL_DELTA,
   MAX_INPUT_TOUCH_SLOT,
   MAX_INPUT_WHEEL_DELTA,
+  MAX_MOUSE_BUTTON,
+  TOUCH_PHASES,
   nowUs,
   z,
+  type InputMessage,
+  type InputRefusal,
+  type Role,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import type { Role } from './auth.js';
 import { HeldInput } from './held-input.js';
 import { TokenBucket } from './rate-limit.js';
+import type { Holds, SameType } from './ws-protocol.js';
 
 const { TouchPhase } = qemu_webrtc.v1;
-
-/** An input message larger than this is refused unread. */
-export const MAX_INPUT_MESSAGE_BYTES = 512;
 
 /** Coalesced motion of one viewer is published at most this often (latest wins meanwhile). */
 export const MOTION_INTERVAL_MS = 5;
@@ -22,24 +27,24 @@ export const MOTION_INTERVAL_MS = 5;
 const coord = z.number().min(0).max(MAX_INPUT_COORD);
 const relDelta = z.number().min(-MAX_INPUT_REL_DELTA).max(MAX_INPUT_REL_DELTA);
 const wheelDelta = z.number().min(-MAX_INPUT_WHEEL_DELTA).max(MAX_INPUT_WHEEL_DELTA);
-const ts = z.number().min(0).max(1e15).optional();
+const ts = z.number().min(0).max(MAX_CLIENT_TIME_MS).optional();
 
-/** What the page sends on the "input" DataChannel, one JSON object per message. */
+/** What the page sends on the "input" DataChannel (the browser protocol's InputMessage). */
 export const inputMessageSchema = z.discriminatedUnion('t', [
+  z.strictObject({ t: z.literal('key'), code: z.string().regex(KEY_CODE_PATTERN), down: z.boolean(), ts }),
+  z.strictObject({ t: z.literal('move'), x: coord, y: coord, ts }),
+  z.strictObject({ t: z.literal('rel'), dx: relDelta, dy: relDelta, ts }),
   z.strictObject({
-    t: z.literal('key'),
-    code: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/),
+    t: z.literal('button'),
+    button: z.number().int().min(0).max(MAX_MOUSE_BUTTON),
     down: z.boolean(),
     ts,
   }),
-  z.strictObject({ t: z.literal('move'), x: coord, y: coord, ts }),
-  z.strictObject({ t: z.literal('rel'), dx: relDelta, dy: relDelta, ts }),
-  z.strictObject({ t: z.literal('button'), button: z.number().int().min(0).max(4), down: z.boolean(), ts }),
   z.strictObject({ t: z.literal('wheel'), dx: wheelDelta, dy: wheelDelta, ts }),
   z.strictObject({
     t: z.literal('touch'),
     slot: z.number().int().min(0).max(MAX_INPUT_TOUCH_SLOT),
-    phase: z.enum(['begin', 'update', 'end', 'cancel']),
+    phase: z.enum(TOUCH_PHASES),
     x: coord,
     y: coord,
     ts,
@@ -47,9 +52,7 @@ export const inputMessageSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('release'), ts }),
 ]);
 
-export type InputMessage = z.infer<typeof inputMessageSchema>;
-
-export type InputRefusal = 'view_only' | 'too_large' | 'malformed' | 'rate_limited';
+export type InputSchemaMatches = Holds<SameType<z.infer<typeof inputMessageSchema>, InputMessage>>;
 
 /** `coalesced`: a motion message merged into motion not yet published. */
 export type InputResult =

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { StreamKey } from '@qemu-webrtc/common';
-import type { Role } from './auth.js';
+import type { Role, StreamKey } from '@qemu-webrtc/common';
 import { Viewer, type Transport, type ViewerContext } from './viewer.js';
 
 /** Why a viewer cannot be added. */

@@ -14,15 +14,17 @@ import {
 import {
   publishProto,
   subjects,
+  type InputErrorMessage,
+  type InputRefusal,
   type Logger,
   type NatsConnection,
+  type Role,
   type StreamKey,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { RenditionChooser, type AdaptationSettings } from './adaptation-policy.js';
-import type { Role } from './auth.js';
 import type { CursorHub } from './cursor-hub.js';
-import { InputGate, type InputRefusal } from './input.js';
+import { InputGate } from './input.js';
 import { LinkQuality, type LinkThresholds } from './link-quality.js';
 import type { SignalingMetrics } from './metrics.js';
 import { Throttle } from './rate-limit.js';
@@ -104,7 +106,7 @@ interface Events {
   /** PeerConnection state: new, connecting, connected, disconnected, failed, closed. */
   state: [state: string];
   /** Something the client should be told (refused input, ...). */
-  notice: [code: string, message: string];
+  notice: [code: InputRefusal, message: string];
   /** The viewer now receives another rendition. */
   rendition: [name: string];
   closed: [reason: string];
@@ -394,7 +396,8 @@ export class Viewer extends EventEmitter<Events> {
     if (!this.throttle.allow(code)) return;
     this.logger.debug({ code }, message);
     const dc = this.inputChannel;
-    if (dc?.isOpen()) dc.sendMessage(JSON.stringify({ type: 'error', code, message }));
+    if (dc?.isOpen())
+      dc.sendMessage(JSON.stringify({ type: 'error', code, message } satisfies InputErrorMessage));
     this.emit('notice', code, message);
   }
 

@@ -1,58 +1,47 @@
-import { z } from '@qemu-webrtc/common';
+import {
+  MAX_CANDIDATE_CHARS,
+  MAX_CONSOLE_ID,
+  MAX_MID_CHARS,
+  MAX_TOKEN_CHARS,
+  isSubjectToken,
+  z,
+  type ClientMessage,
+} from '@qemu-webrtc/common';
 import { MAX_SDP_BYTES } from './sdp.js';
 
-/** A WebSocket text message larger than this is refused (the socket closes above 1 MiB). */
-export const MAX_WS_MESSAGE_BYTES = 96 * 1024;
-export const WS_HARD_LIMIT_BYTES = 1024 * 1024;
+// The messages, limits and error codes are the browser protocol's (packages/common/src/
+// browser-protocol.ts); this file only checks what a page sends against them.
 
-const subjectToken = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only');
+/* eslint-disable @typescript-eslint/no-unnecessary-type-parameters -- the identity trick below */
+/**
+ * True only when A and B are the same type, by TypeScript's own identity check (mutual
+ * assignability would miss an optional field on one side only).
+ */
+export type SameType<A, B> =
+  (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/* eslint-enable @typescript-eslint/no-unnecessary-type-parameters */
+/** A check that fails to compile unless it holds: a schema that drifts from the protocol fails tsc. */
+export type Holds<T extends true> = T;
 
-/** What the browser client sends. */
+const subjectToken = z.string().refine(isSubjectToken, 'letters, digits, _ and - only (at most 64)');
+
+/** What the browser client sends on the WebSocket. */
 export const clientMessageSchema = z.discriminatedUnion('type', [
   /** The first message, and only then: the viewer's token. */
-  z.strictObject({ type: z.literal('auth'), token: z.string().max(256) }),
+  z.strictObject({ type: z.literal('auth'), token: z.string().max(MAX_TOKEN_CHARS) }),
   z.strictObject({
     type: z.literal('watch'),
     vm: subjectToken,
-    console: z.number().int().min(0).max(65535),
+    console: z.number().int().min(0).max(MAX_CONSOLE_ID),
     rendition: subjectToken.optional(),
   }),
   z.strictObject({ type: z.literal('answer'), sdp: z.string().min(1).max(MAX_SDP_BYTES) }),
   z.strictObject({
     type: z.literal('candidate'),
-    candidate: z.string().max(1024),
-    mid: z.string().max(64),
+    candidate: z.string().max(MAX_CANDIDATE_CHARS),
+    mid: z.string().max(MAX_MID_CHARS),
   }),
   z.strictObject({ type: z.literal('ping'), t: z.number() }),
 ]);
 
-export type ClientMessage = z.infer<typeof clientMessageSchema>;
-
-/** Error codes the client may receive; the page explains each. */
-export type ErrorCode =
-  | 'unauthorized'
-  | 'unknown-console'
-  | 'vm-not-running'
-  | 'bad-message'
-  | 'too-large'
-  | 'rate-limited'
-  | 'already-watching'
-  | 'not-watching'
-  | 'too-many-viewers'
-  | 'negotiation-failed'
-  | 'connection-failed'
-  | 'view_only'
-  | 'too_large'
-  | 'malformed'
-  | 'rate_limited';
-
-export type ServerMessage =
-  | { type: 'hello'; viewerId?: string; role: string; iceServers: unknown[] }
-  | { type: 'offer'; sdp: string; viewerId: string }
-  | { type: 'candidate'; candidate: string; mid: string }
-  | { type: 'console'; console: unknown }
-  | { type: 'state'; state: string }
-  | { type: 'rendition'; rendition: string }
-  | { type: 'closed'; reason: string }
-  | { type: 'pong'; t: number; serverUs: number }
-  | { type: 'error'; code: string; message: string; fatal: boolean };
+export type ClientSchemaMatches = Holds<SameType<z.infer<typeof clientMessageSchema>, ClientMessage>>;

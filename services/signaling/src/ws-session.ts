@@ -1,19 +1,21 @@
 import type { WebSocket } from '@fastify/websocket';
-import { nowUs, type Logger } from '@qemu-webrtc/common';
-import type { Role } from './auth.js';
+import {
+  MAX_WS_MESSAGE_BYTES,
+  WS_CLOSE_UNAUTHORIZED,
+  nowUs,
+  type BrowserIceServer,
+  type ClientMessage,
+  type ErrorCode,
+  type Logger,
+  type Role,
+  type ServerMessage,
+} from '@qemu-webrtc/common';
 import type { ConsoleDirectory } from './console-directory.js';
-import type { BrowserIceServer } from './ice-servers.js';
 import type { SignalingMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
 import type { Viewer } from './viewer.js';
 import { CapacityError, type ViewerManager } from './viewer-manager.js';
-import {
-  MAX_WS_MESSAGE_BYTES,
-  clientMessageSchema,
-  type ClientMessage,
-  type ErrorCode,
-  type ServerMessage,
-} from './ws-protocol.js';
+import { clientMessageSchema } from './ws-protocol.js';
 
 export interface WsSessionDeps {
   /** The role of a token, undefined when it is not a valid one. */
@@ -32,8 +34,6 @@ export interface WsSessionDeps {
 const MAX_STRIKES = 50;
 /** A socket that has not sent its token by then is closed. */
 export const WS_AUTH_TIMEOUT_MS = 10_000;
-/** Close code for a missing or wrong token (4000-4999: the application's own). */
-export const WS_CLOSE_UNAUTHORISED = 4401;
 
 /**
  * One browser's signaling socket. Its first message is {type:"auth", token} (a token in the URL
@@ -89,14 +89,14 @@ export class WsSession {
   }
 
   private refuse(why: string): void {
-    this.deps.metrics.rejected.inc({ reason: 'unauthorised' });
+    this.deps.metrics.rejected.inc({ reason: 'unauthorized' });
     this.send({
       type: 'error',
       code: 'unauthorized',
       message: `a valid token is needed: ${why}`,
       fatal: true,
     });
-    this.socket.close(WS_CLOSE_UNAUTHORISED, 'unauthorised');
+    this.socket.close(WS_CLOSE_UNAUTHORIZED, 'unauthorized');
     this.onClose();
   }
 
@@ -104,7 +104,7 @@ export class WsSession {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
-  private error(code: string, message: string, fatal = false): void {
+  private error(code: ErrorCode, message: string, fatal = false): void {
     this.deps.metrics.rejected.inc({ reason: `ws_${code}` });
     this.send({ type: 'error', code, message, fatal });
   }
@@ -124,16 +124,16 @@ export class WsSession {
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     if (this.closed) return;
     if (!this.bucket.take()) {
-      this.strike('rate-limited', 'too many messages; slow down');
+      this.strike('rate_limited', 'too many messages; slow down');
       return;
     }
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
     if (size > MAX_WS_MESSAGE_BYTES) {
-      this.strike('too-large', `messages are limited to ${MAX_WS_MESSAGE_BYTES} bytes`);
+      this.strike('too_large', `messages are limited to ${MAX_WS_MESSAGE_BYTES} bytes`);
       return;
     }
     if (isBinary) {
-      this.strike('bad-message', 'messages must be JSON text');
+      this.strike('bad_message', 'messages must be JSON text');
       return;
     }
     const text = Array.isArray(data)
@@ -143,14 +143,14 @@ export class WsSession {
     try {
       json = JSON.parse(text);
     } catch {
-      this.strike('bad-message', 'messages must be JSON');
+      this.strike('bad_message', 'messages must be JSON');
       return;
     }
     const parsed = clientMessageSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       this.strike(
-        'bad-message',
+        'bad_message',
         `bad message${issue ? `: ${issue.path.join('.') || '(root)'} ${issue.message}` : ''}`,
       );
       return;
@@ -163,33 +163,33 @@ export class WsSession {
     this.strikes = 0;
     switch (m.type) {
       case 'auth':
-        this.error('bad-message', 'already authenticated');
+        this.error('bad_message', 'already authenticated');
         break;
       case 'watch':
         this.watch(m.vm, m.console, m.rendition);
         break;
       case 'answer':
         if (!this.viewer) {
-          this.error('not-watching', 'send "watch" first');
+          this.error('not_watching', 'send "watch" first');
           return;
         }
         try {
           this.viewer.setAnswer(m.sdp);
         } catch (error) {
-          this.error('negotiation-failed', `the answer was refused: ${errorText(error)}`, true);
+          this.error('negotiation_failed', `the answer was refused: ${errorText(error)}`, true);
           this.viewer.close('bad answer');
         }
         break;
       case 'candidate':
         if (!this.viewer) {
-          this.error('not-watching', 'send "watch" first');
+          this.error('not_watching', 'send "watch" first');
           return;
         }
         if (m.candidate === '') return; // end of candidates
         try {
           this.viewer.addRemoteCandidate(m.candidate, m.mid);
         } catch (error) {
-          this.error('bad-message', `bad ICE candidate: ${errorText(error)}`);
+          this.error('bad_message', `bad ICE candidate: ${errorText(error)}`);
         }
         break;
       case 'ping':
@@ -200,17 +200,17 @@ export class WsSession {
 
   private watch(vmId: string, consoleId: number, asked: string | undefined): void {
     if (this.viewer && !this.viewer.closed) {
-      this.error('already-watching', 'this connection already watches a console');
+      this.error('already_watching', 'this connection already watches a console');
       return;
     }
     const entry = this.deps.consoles.get(vmId, consoleId);
     if (!entry?.graphic) {
-      this.error('unknown-console', `no console ${consoleId} of VM "${vmId}" is known here`, true);
+      this.error('unknown_console', `no console ${consoleId} of VM "${vmId}" is known here`, true);
       return;
     }
     if (!entry.running) {
       this.error(
-        'vm-not-running',
+        'vm_not_running',
         `VM "${vmId}" is not running (capture has not announced it recently)`,
         true,
       );
@@ -224,10 +224,10 @@ export class WsSession {
       const rendition = asked ?? this.deps.defaultRendition;
       result = this.deps.viewers.offer(role, { vmId, consoleId, rendition }, asked === undefined);
     } catch (error) {
-      if (error instanceof CapacityError) this.error('too-many-viewers', error.message, true);
+      if (error instanceof CapacityError) this.error('too_many_viewers', error.message, true);
       else {
         this.deps.logger.error({ err: error }, 'could not create a peer connection');
-        this.error('negotiation-failed', 'the server could not create a connection', true);
+        this.error('negotiation_failed', 'the server could not create a connection', true);
       }
       return;
     }
@@ -243,7 +243,7 @@ export class WsSession {
     viewer.on('rendition', (name) => this.send({ type: 'rendition', rendition: name }));
     viewer.once('closed', (reason) => {
       if (reason === 'connection failed' || reason === 'connect timeout') {
-        this.error('connection-failed', `the WebRTC connection failed (${reason})`, true);
+        this.error('connection_failed', `the WebRTC connection failed (${reason})`, true);
       }
       this.send({ type: 'closed', reason });
     });

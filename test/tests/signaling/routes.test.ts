@@ -156,42 +156,42 @@ test('WebSocket: the token comes in the first message; a missing or bad one clos
   assert.equal(hello.role, 'control');
   assert.equal((await b.next('hello')).role, 'view');
   a.send({ type: 'auth', token: VIEW_TOKEN });
-  await a.next('error', 'bad-message');
+  await a.next('error', 'bad_message');
 
   a.send('not json');
-  assert.match(String((await a.next('error', 'bad-message')).message), /JSON/);
+  assert.match(String((await a.next('error', 'bad_message')).message), /JSON/);
   a.send(Buffer.from([1, 2, 3]));
-  await a.next('error', 'bad-message');
+  await a.next('error', 'bad_message');
   a.send({ type: 'dance' });
-  await a.next('error', 'bad-message');
+  await a.next('error', 'bad_message');
   a.send({ type: 'watch', vm: 'a b', console: 0 });
-  assert.match(String((await a.next('error', 'bad-message')).message), /vm/);
+  assert.match(String((await a.next('error', 'bad_message')).message), /vm/);
   a.send({ type: 'watch', vm: 'vm', console: -1 });
-  await a.next('error', 'bad-message');
+  await a.next('error', 'bad_message');
   a.send({ type: 'watch', vm: 'vm', console: 0, extra: true });
-  await a.next('error', 'bad-message');
+  await a.next('error', 'bad_message');
   a.send({ type: 'answer', sdp: 'v=0' });
-  await a.next('error', 'not-watching');
+  await a.next('error', 'not_watching');
   a.send({ type: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 9 typ host', mid: '0' });
-  await a.next('error', 'not-watching');
+  await a.next('error', 'not_watching');
   a.send({ type: 'answer', sdp: 'x'.repeat(100 * 1024) });
-  await a.next('error', 'too-large');
+  await a.next('error', 'too_large');
   a.send({ type: 'watch', vm: 'nope', console: 0 });
-  const unknown = await a.next('error', 'unknown-console');
+  const unknown = await a.next('error', 'unknown_console');
   assert.equal(unknown.fatal, true);
 
   await s.announce({ vmId: 'stale-vm' });
   await new Promise((r) => setTimeout(r, 1200));
   a.send({ type: 'watch', vm: 'stale-vm', console: 0 });
-  await a.next('error', 'vm-not-running');
+  await a.next('error', 'vm_not_running');
 
   a.send({ type: 'ping', t: 123 });
   const pong = await a.next('pong');
   assert.equal(pong.t, 123);
 
-  // A flood: refused with "rate-limited", then the socket is closed; the other client is untouched.
+  // A flood: refused with "rate_limited", then the socket is closed; the other client is untouched.
   for (let i = 0; i < 400; i++) a.send({ type: 'ping', t: i });
-  await a.next('error', 'rate-limited');
+  await a.next('error', 'rate_limited');
   await waitFor('the flooding socket to be closed', () => a.closeCode);
   assert.equal(a.closeCode, 1008);
   b.send({ type: 'ping', t: 7 });
@@ -229,10 +229,10 @@ test('WebSocket: watching a console gets an H.264 offer; a bad answer is refused
   assert.match(sdp, /playout-delay/);
   assert.equal(s.service.viewers.size, 1);
   ws.send({ type: 'watch', vm: 'vm-1', console: 0 });
-  await ws.next('error', 'already-watching');
+  await ws.next('error', 'already_watching');
 
   ws.send({ type: 'answer', sdp: 'v=0\r\nthis is not sdp\r\n' });
-  const refused = await ws.next('error', 'negotiation-failed');
+  const refused = await ws.next('error', 'negotiation_failed');
   assert.equal(refused.fatal, true);
   await waitFor('the viewer to go', () => s.service.viewers.size === 0);
   await waitFor('release_all for the control viewer', () => input.find((e) => e.releaseAll));

@@ -1,3 +1,5 @@
+import type { ConsoleList, ErrorCode } from './protocol/browser-protocol.js';
+
 /**
  * The token of this page: #token=… in its URL. The fragment never leaves the browser (no request
  * line, no Referer), so no server or proxy log sees it.
@@ -15,29 +17,6 @@ export function element<T extends HTMLElement>(id: string, type: new () => T): T
   const el = document.getElementById(id);
   if (!(el instanceof type)) throw new Error(`#${id} missing`);
   return el;
-}
-
-/** A console as GET /api/consoles lists it. */
-export interface ConsoleEntry {
-  vmId: string;
-  consoleId: number;
-  label: string;
-  vmName: string;
-  width: number;
-  height: number;
-  graphic: boolean;
-  enabled: boolean;
-  hasKeyboard: boolean;
-  hasMouse: boolean;
-  hasMultitouch: boolean;
-  mouseIsAbsolute: boolean;
-  touchMaxSlots: number;
-  running: boolean;
-}
-
-export interface ConsoleList {
-  role: 'control' | 'view';
-  consoles: ConsoleEntry[];
 }
 
 export class HttpError extends Error {
@@ -58,18 +37,20 @@ export async function fetchConsoles(token: string): Promise<ConsoleList> {
   return (await res.json()) as ConsoleList;
 }
 
-/** What the user reads for each problem, with what to check. */
-export const MESSAGES: Record<string, string> = {
+/** A problem the page reports: an error code from the server, or the page's own. */
+export type Problem = ErrorCode | 'server_unreachable';
+
+/** What the user reads for each problem, with what to check (others show the server's message). */
+export const MESSAGES: Partial<Record<Problem, string>> = {
   unauthorized:
     'Not authorised.\nThe link has no token (it ends in #token=…), or a wrong or revoked one: ask whoever runs the server for a new link.',
-  'unknown-console':
+  unknown_console:
     'No such console.\nCheck the VM name and console number in the link, or pick one from the list of consoles.',
-  'vm-not-running':
+  vm_not_running:
     'VM not running.\nStart the VM (QEMU with -display dbus) and its capture service. Retrying…',
-  'connection-failed':
+  connection_failed:
     'Connection failed.\nThe video connection (WebRTC, UDP) could not be set up: check firewalls between browser and server, the server’s ICE_PORT_RANGE, and ICE_SERVERS (STUN/TURN) when behind NAT. Retrying…',
-  'server-unreachable':
-    'Cannot reach the server.\nCheck that it runs and that the address is right. Retrying…',
-  'too-many-viewers': 'The server has too many viewers right now. Retrying…',
+  server_unreachable: 'Cannot reach the server.\nCheck that it runs and that the address is right. Retrying…',
+  too_many_viewers: 'The server has too many viewers right now. Retrying…',
   view_only: 'View only: this link does not allow control.',
 };

@@ -1,30 +1,19 @@
 import { containBox, toConsole, withoutPadding, type ContentBox } from './geometry.js';
 import { MotionCoalescer } from './motion-coalescer.js';
+import {
+  KEY_CODE_PATTERN,
+  MAX_MOUSE_BUTTON,
+  type ConsoleEntry,
+  type InputMessage,
+  type TouchPhase,
+} from './protocol/browser-protocol.js';
+import { MAX_INPUT_TOUCH_SLOT, MAX_INPUT_WHEEL_DELTA } from './protocol/input-limits.js';
 
-/** Input messages the server accepts on the "input" DataChannel (see the server's input.ts). */
-export type InputMessage =
-  | { t: 'key'; code: string; down: boolean; ts: number }
-  | { t: 'move'; x: number; y: number; ts: number }
-  | { t: 'rel'; dx: number; dy: number; ts: number }
-  | { t: 'button'; button: number; down: boolean; ts: number }
-  | { t: 'wheel'; dx: number; dy: number; ts: number }
-  | {
-      t: 'touch';
-      slot: number;
-      phase: 'begin' | 'update' | 'end' | 'cancel';
-      x: number;
-      y: number;
-      ts: number;
-    }
-  | { t: 'release'; ts: number };
-
-export interface ConsoleGeometry {
-  width: number;
-  height: number;
-  mouseIsAbsolute: boolean;
-  hasMultitouch: boolean;
-  touchMaxSlots: number;
-}
+/** What input needs to know of the console. */
+export type ConsoleGeometry = Pick<
+  ConsoleEntry,
+  'width' | 'height' | 'mouseIsAbsolute' | 'hasMultitouch' | 'touchMaxSlots'
+>;
 
 interface InputSink {
   send(message: InputMessage): void;
@@ -34,7 +23,6 @@ interface InputSink {
   pointer(x: number | undefined, y: number | undefined): void;
 }
 
-const KEY_CODE = /^[A-Za-z][A-Za-z0-9]{0,31}$/;
 const SHIFT_KEYS = ['ShiftLeft', 'ShiftRight'];
 const MODIFIER_KEYS = new Set([
   ...SHIFT_KEYS,
@@ -121,7 +109,7 @@ export class InputCapture {
    *   first one logged. Text belongs to paste-as-keys (issue 16), not to key events.
    */
   private onKey(e: KeyboardEvent, down: boolean): void {
-    if (e.code === 'Unidentified' || !KEY_CODE.test(e.code)) {
+    if (e.code === 'Unidentified' || !KEY_CODE_PATTERN.test(e.code)) {
       if (this.droppedKeys++ === 0)
         console.warn(
           `key event without a usable code (key ${JSON.stringify(e.key)}, code ${JSON.stringify(e.code)}) ` +
@@ -192,7 +180,7 @@ export class InputCapture {
     if (down && this.geometry?.mouseIsAbsolute === false && document.pointerLockElement !== this.stage) {
       void this.stage.requestPointerLock();
     }
-    if (e.button < 0 || e.button > 4) return;
+    if (e.button < 0 || e.button > MAX_MOUSE_BUTTON) return;
     if (down) {
       try {
         this.stage.setPointerCapture(e.pointerId);
@@ -209,11 +197,11 @@ export class InputCapture {
     this.out.send({ t: 'button', button: e.button, down, ts: this.now() });
   }
 
-  private onTouch(e: PointerEvent, phase: 'begin' | 'update' | 'end' | 'cancel'): void {
+  private onTouch(e: PointerEvent, phase: TouchPhase): void {
     e.preventDefault();
     let slot = this.touchSlots.get(e.pointerId);
     if (phase === 'begin') {
-      const max = Math.min(this.geometry?.touchMaxSlots ?? 10, 32) || 10;
+      const max = Math.min(this.geometry?.touchMaxSlots ?? 10, MAX_INPUT_TOUCH_SLOT + 1) || 10;
       const used = new Set(this.touchSlots.values());
       for (let s = 0; s < max && slot === undefined; s++) if (!used.has(s)) slot = s;
       if (slot === undefined) return;
@@ -230,8 +218,9 @@ export class InputCapture {
     e.preventDefault();
     const unit =
       e.deltaMode === WheelEvent.DOM_DELTA_LINE ? 16 : e.deltaMode === WheelEvent.DOM_DELTA_PAGE ? 400 : 1;
-    const dx = Math.max(-100_000, Math.min(100_000, e.deltaX * unit));
-    const dy = Math.max(-100_000, Math.min(100_000, e.deltaY * unit));
+    const limit = MAX_INPUT_WHEEL_DELTA;
+    const dx = Math.max(-limit, Math.min(limit, e.deltaX * unit));
+    const dy = Math.max(-limit, Math.min(limit, e.deltaY * unit));
     if (dx !== 0 || dy !== 0) this.out.send({ t: 'wheel', dx, dy, ts: this.now() });
   }
 

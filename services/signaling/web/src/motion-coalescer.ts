@@ -1,9 +1,10 @@
-import type { InputMessage } from './input-capture.js';
+import type { InputMessage } from './protocol/browser-protocol.js';
+import { MAX_INPUT_REL_DELTA } from './protocol/input-limits.js';
 
 type Motion = Extract<InputMessage, { t: 'move' | 'rel' | 'wheel' }>;
 
-/** Relative or wheel sums never grow past this per message (the server's bounds are larger). */
-const MAX_SUM = 10_000;
+/** Relative or wheel sums never grow past this per message (the shared relative bound; wheel's is larger). */
+const MAX_SUM = MAX_INPUT_REL_DELTA;
 /** While the channel holds more than this unsent, motion waits (and keeps merging). */
 const MAX_BUFFERED_BYTES = 16 * 1024;
 const RETRY_MS = 8;

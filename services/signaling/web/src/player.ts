@@ -5,10 +5,11 @@ import {
   fetchConsoles,
   pageToken,
   tokenFragment,
-  type ConsoleEntry,
+  type Problem,
 } from './common.js';
 import { CursorOverlay } from './cursor-overlay.js';
-import { InputCapture, type InputMessage } from './input-capture.js';
+import { InputCapture } from './input-capture.js';
+import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './protocol/browser-protocol.js';
 import { Session } from './session.js';
 import { StatsOverlay } from './stats-overlay.js';
 
@@ -36,7 +37,7 @@ const home = element('home', HTMLAnchorElement);
 home.href = `/${tokenFragment(token)}`;
 
 let consoleInfo: ConsoleEntry | undefined;
-let role: 'control' | 'view' | undefined;
+let role: Role | undefined;
 let session: Session | undefined;
 let inputChannel: RTCDataChannel | undefined;
 let attempt = 0;
@@ -93,7 +94,7 @@ function scheduleRetry(): void {
   retryTimer = window.setTimeout(() => void connect(), delay);
 }
 
-function fail(code: string, retry: boolean): void {
+function fail(code: Problem, retry: boolean): void {
   showOverlay(MESSAGES[code] ?? code, true);
   if (retry) scheduleRetry();
   else stopped = true;
@@ -108,18 +109,18 @@ async function connect(): Promise<void> {
     const list = await fetchConsoles(token);
     const entry = list.consoles.find((c) => c.vmId === vm && c.consoleId === consoleId && c.graphic);
     if (!entry) {
-      fail('unknown-console', true);
+      fail('unknown_console', true);
       return;
     }
     if (!entry.running) {
-      fail('vm-not-running', true);
+      fail('vm_not_running', true);
       return;
     }
     consoleInfo = entry;
     input.setConsole(entry);
   } catch (error) {
-    const unauthorised = error instanceof HttpError && error.status === 401;
-    fail(unauthorised ? 'unauthorized' : 'server-unreachable', !unauthorised);
+    const unauthorized = error instanceof HttpError && error.status === 401;
+    fail(unauthorized ? 'unauthorized' : 'server_unreachable', !unauthorized);
     return;
   }
   const s = new Session(
@@ -144,8 +145,11 @@ async function connect(): Promise<void> {
         dc.onmessage = (e) => {
           if (typeof e.data !== 'string') return;
           try {
-            const m = JSON.parse(e.data) as { type?: string; code?: string; message?: string };
-            if (m.type === 'error') showToast(MESSAGES[m.code ?? ''] ?? m.message ?? 'input refused');
+            const m = JSON.parse(e.data) as Partial<InputErrorMessage>;
+            if (m.type === 'error')
+              showToast(
+                (m.code !== undefined ? MESSAGES[m.code] : undefined) ?? m.message ?? 'input refused',
+              );
           } catch {
             // ignore
           }
@@ -177,8 +181,8 @@ async function connect(): Promise<void> {
         if (overlay.hidden || !overlay.classList.contains('error')) {
           showOverlay(
             reason === 'signaling closed'
-              ? (MESSAGES['server-unreachable'] ?? '')
-              : (MESSAGES['connection-failed'] ?? ''),
+              ? (MESSAGES.server_unreachable ?? '')
+              : (MESSAGES.connection_failed ?? ''),
             true,
           );
         }

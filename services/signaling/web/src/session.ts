@@ -1,25 +1,20 @@
-import type { ConsoleEntry } from './common.js';
-
-/** What the server sends on the signaling socket. */
-type ServerMessage =
-  | { type: 'hello'; role: 'control' | 'view'; iceServers: RTCIceServer[] }
-  | { type: 'offer'; sdp: string; viewerId: string }
-  | { type: 'candidate'; candidate: string; mid: string }
-  | { type: 'console'; console: ConsoleEntry }
-  | { type: 'state'; state: string }
-  | { type: 'closed'; reason: string }
-  | { type: 'pong'; t: number; serverUs: number }
-  | { type: 'error'; code: string; message: string; fatal: boolean };
+import type {
+  ClientMessage,
+  ConsoleEntry,
+  ErrorCode,
+  Role,
+  ServerMessage,
+} from './protocol/browser-protocol.js';
 
 export interface SessionEvents {
-  hello(role: 'control' | 'view'): void;
+  hello(role: Role): void;
   console(entry: ConsoleEntry): void;
   track(stream: MediaStream, receiver: RTCRtpReceiver): void;
   input(channel: RTCDataChannel): void;
   cursor(channel: RTCDataChannel): void;
   connected(): void;
   /** Something went wrong; `fatal` ends this session (the player reconnects). */
-  problem(code: string, message: string, fatal: boolean): void;
+  problem(code: ErrorCode, message: string, fatal: boolean): void;
   ended(reason: string): void;
 }
 
@@ -56,7 +51,7 @@ export class Session {
     return this.peer;
   }
 
-  private send(message: object): void {
+  private send(message: ClientMessage): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 
@@ -91,6 +86,9 @@ export class Session {
         break;
       case 'state':
         if (m.state === 'connected') this.on.connected();
+        break;
+      case 'rendition':
+        // The link moved us to another rendition: the track goes on, the picture's size follows.
         break;
       case 'pong': {
         const now = Date.now();
@@ -145,8 +143,8 @@ export class Session {
     };
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'failed') {
-        this.on.problem('connection-failed', 'the WebRTC connection failed', true);
-        this.end('connection-failed');
+        this.on.problem('connection_failed', 'the WebRTC connection failed', true);
+        this.end('connection_failed');
       }
     };
   }
@@ -160,8 +158,8 @@ export class Session {
       await pc.setLocalDescription(answer);
       this.send({ type: 'answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
     } catch (error) {
-      this.on.problem('connection-failed', `could not answer: ${String(error)}`, true);
-      this.end('negotiation-failed');
+      this.on.problem('connection_failed', `could not answer: ${String(error)}`, true);
+      this.end('negotiation_failed');
     }
   }
 

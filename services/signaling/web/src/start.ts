@@ -40,7 +40,7 @@ async function load(): Promise<void> {
     }
   } catch (error) {
     if (error instanceof HttpError && error.status === 401) show(MESSAGES.unauthorized ?? '', true);
-    else show(MESSAGES['server-unreachable'] ?? '', true);
+    else show(MESSAGES.server_unreachable ?? '', true);
   }
 }
 
