@@ -10,7 +10,7 @@
 // the addon keeps the checks that guard memory (RangeError ERR_OUT_OF_BOUNDS).
 import { createRequire } from 'node:module';
 
-import { check, invalidArgType, invalidArgValue } from '@qemu-webrtc/native-kit';
+import { check, invalidArgType, invalidArgValue, is } from '@qemu-webrtc/native-kit';
 
 /** Pixel bytes: an ArrayBuffer or any view on one (its byteOffset/byteLength are honoured). */
 export type ByteSource = ArrayBuffer | ArrayBufferView;
@@ -133,7 +133,8 @@ export function copyRows(
   check.integer(width, 'copyRows: width', 0, MAX_DIM);
   check.integer(height, 'copyRows: height', 0, MAX_DIM);
   check.integer(bytesPerPixel, 'copyRows: bytesPerPixel', 1, 16);
-  if (options !== undefined && options !== null) {
+  // JS callers may pass null for no options.
+  if (is.defined(options)) {
     check.object(options, 'copyRows: options');
     if (options.yFlip !== undefined) check.bool(options.yFlip, 'copyRows: options.yFlip');
     if (options.dstX !== undefined) check.integer(options.dstX, 'copyRows: options.dstX', 0, MAX_DIM);

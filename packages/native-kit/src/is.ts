@@ -4,7 +4,7 @@
 import { invalidArgType, invalidArgValue } from './native-errors.js';
 
 export const is = {
-  defined: (v: unknown): boolean => v !== undefined && v !== null,
+  defined: <T>(v: T): v is NonNullable<T> => v !== undefined && v !== null,
   object: (v: unknown): v is object => typeof v === 'object' && v !== null,
   bool: (v: unknown): v is boolean => typeof v === 'boolean',
   number: (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v),

@@ -53,5 +53,6 @@ function describe(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (value === null || typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
-  return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  const ctor = (value as { constructor?: { name?: string } }).constructor;
+  return `an instance of ${ctor?.name ?? 'Object'}`;
 }
