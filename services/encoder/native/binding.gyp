@@ -4,6 +4,7 @@
       "target_name": "encoder",
       "sources": [
         "src/addon.cc",
+        "src/av-error.cc",
         "src/decode-worker.cc",
         "src/encode-worker.cc",
         "src/encoder-options.cc",
@@ -13,8 +14,6 @@
         "src/h264-decoder.cc",
         "src/h264-encoder.cc",
         "src/h264-session.cc",
-        "src/js-bytes.cc",
-        "src/js-error.cc",
         "src/promise-worker.cc",
         "src/odd-edges.cc",
         "src/sws-converter.cc"
