@@ -77,44 +77,44 @@ void H264Encoder::ThrowIfClosed(Napi::Env env, const char* method) const {
 Napi::Value H264Encoder::Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (closed_) return napi_kit::Rejected(env, Fault::Closed("H264Encoder.encode: the encoder is closed"));
-  const std::string in_ = std::string(kEncode) + "input";
+  const std::string what = std::string(kEncode) + "input";
   EncodeJob job;
   Napi::Value dataValue;
   Napi::Value seqlockBuffer = env.Undefined();
   try {
-    Napi::Object in = napi_kit::ReadObject(info[0], in_);
+    Napi::Object in = napi_kit::ReadObject(info[0], what);
     dataValue = in.Get("data");
-    const napi_kit::Bytes data = napi_kit::ReadBytes(dataValue, in_ + ".data");
-    const double width = napi_kit::ReadInteger(in.Get("width"), in_ + ".width", 1, 65535);
-    const double height = napi_kit::ReadInteger(in.Get("height"), in_ + ".height", 1, 65535);
-    const double stride = napi_kit::ReadInteger(in.Get("stride"), in_ + ".stride", 1, 1 << 30);
+    const napi_kit::Bytes data = napi_kit::ReadBytes(dataValue, what + ".data");
+    const double width = napi_kit::ReadInteger(in.Get("width"), what + ".width", 1, 65535);
+    const double height = napi_kit::ReadInteger(in.Get("height"), what + ".height", 1, 65535);
+    const double stride = napi_kit::ReadInteger(in.Get("stride"), what + ".stride", 1, 1 << 30);
     const Napi::Value offsetValue = in.Get("offset");
     const double offset = offsetValue.IsUndefined()
                               ? 0
-                              : napi_kit::ReadInteger(offsetValue, in_ + ".offset", 0, napi_kit::kMaxSafeInteger);
+                              : napi_kit::ReadInteger(offsetValue, what + ".offset", 0, napi_kit::kMaxSafeInteger);
     const double ptsUs =
-        napi_kit::ReadNumber(in.Get("ptsUs"), in_ + ".ptsUs", -napi_kit::kMaxSafeInteger, napi_kit::kMaxSafeInteger);
-    const std::string format = napi_kit::ReadString(in.Get("format"), in_ + ".format");
-    if (format != "bgrx" && format != "bgra") throw Fault::ArgValue(in_ + ".format must be 'bgrx' or 'bgra'");
-    const bool forceKeyframe = napi_kit::ReadBool(in.Get("forceKeyframe"), in_ + ".forceKeyframe", true);
+        napi_kit::ReadNumber(in.Get("ptsUs"), what + ".ptsUs", -napi_kit::kMaxSafeInteger, napi_kit::kMaxSafeInteger);
+    const std::string format = napi_kit::ReadString(in.Get("format"), what + ".format");
+    if (format != "bgrx" && format != "bgra") throw Fault::ArgValue(what + ".format must be 'bgrx' or 'bgra'");
+    const bool forceKeyframe = napi_kit::ReadBool(in.Get("forceKeyframe"), what + ".forceKeyframe", true);
     if (static_cast<int>(width) != opts_.width || static_cast<int>(height) != opts_.height) {
-      throw Fault::ArgValue(in_ + " is " + std::to_string(static_cast<int>(width)) + "x" +
+      throw Fault::ArgValue(what + " is " + std::to_string(static_cast<int>(width)) + "x" +
                             std::to_string(static_cast<int>(height)) + " but the encoder takes " +
                             std::to_string(opts_.width) + "x" + std::to_string(opts_.height) +
                             " (create a new encoder on resize)");
     }
     // A picture that does not fit the bytes it comes with is a bad input (TypeError), like a
     // wrong size: the description and its data disagree.
-    if (stride < width * 4) throw Fault::ArgValue(in_ + ".stride is smaller than width * 4");
+    if (stride < width * 4) throw Fault::ArgValue(what + ".stride is smaller than width * 4");
     const double needed = offset + stride * (height - 1) + width * 4;
     if (needed > static_cast<double>(data.length)) {
-      throw Fault::ArgValue(in_ + ".data holds " + std::to_string(data.length) + " bytes, the picture needs " +
+      throw Fault::ArgValue(what + ".data holds " + std::to_string(data.length) + " bytes, the picture needs " +
                             std::to_string(static_cast<int64_t>(needed)));
     }
     // Optional seqlock: { buffer: ArrayBuffer, byteOffset, expected: bigint } (see EncodeJob).
     Napi::Value seqlock = in.Get("seqlock");
     if (!seqlock.IsUndefined()) {
-      const std::string bad = in_ + ".seqlock must be { buffer: ArrayBuffer, byteOffset: a multiple of 8 "
+      const std::string bad = what + ".seqlock must be { buffer: ArrayBuffer, byteOffset: a multiple of 8 "
                                     "within it, expected: bigint }";
       if (!seqlock.IsObject()) throw Fault::ArgType(bad);
       Napi::Object lock = seqlock.As<Napi::Object>();
@@ -122,7 +122,7 @@ Napi::Value H264Encoder::Encode(const Napi::CallbackInfo& info) {
       Napi::Value expected = lock.Get("expected");
       if (!seqlockBuffer.IsArrayBuffer() || !expected.IsBigInt()) throw Fault::ArgType(bad);
       Napi::ArrayBuffer ab = seqlockBuffer.As<Napi::ArrayBuffer>();
-      const double at = napi_kit::ReadInteger(lock.Get("byteOffset"), in_ + ".seqlock.byteOffset", 0,
+      const double at = napi_kit::ReadInteger(lock.Get("byteOffset"), what + ".seqlock.byteOffset", 0,
                                               static_cast<double>(ab.ByteLength()) - 8);
       bool lossless = false;
       job.expectedSequence = expected.As<Napi::BigInt>().Uint64Value(&lossless);
