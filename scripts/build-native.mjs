@@ -38,7 +38,11 @@ const sourcesUnder = (dir) =>
         ? [join(dir, e.name)]
         : [],
   );
-const sources = sourcesUnder(nativeDir).concat([require.resolve('node-addon-api/package.json')]);
+// The shared helper kit's headers count as sources too (packages/native-kit/include).
+const sources = sourcesUnder(nativeDir).concat(
+  [require.resolve('node-addon-api/package.json')],
+  sourcesUnder(require('@qemu-webrtc/native-kit/include')),
+);
 if (!force && existsSync(addon) && mtime(addon) >= Math.max(...sources.map(mtime))) process.exit(0);
 
 const prefix = dirname(dirname(process.execPath));

@@ -1,13 +1,12 @@
-// Argument checks shared by the writer and the reader: bad arguments throw TypeError.
+// Argument checks shared by the writer and the reader: bad arguments throw TypeError (the native
+// kit's vocabulary, codes ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE).
+import { check, invalidArgType, invalidArgValue } from '@qemu-webrtc/native-kit';
 
 const MAX_U64 = (1n << 64n) - 1n;
 
 /** An integer number in [min, max]. */
 export function checkInt(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
-  }
-  return value;
+  return check.integer(value, name, min, max);
 }
 
 /** A u64 given as a safe-integer number or a bigint, in [min, 2^64 - 1]. */
@@ -18,9 +17,9 @@ export function checkU64(value: unknown, name: string, min: bigint): bigint {
   } else if (typeof value === 'number' && Number.isSafeInteger(value)) {
     v = BigInt(value);
   } else {
-    throw new TypeError(`${name} must be a safe integer or a bigint, got ${String(value)}`);
+    throw invalidArgType(name, 'a safe integer or a bigint', value);
   }
-  if (v < min || v > MAX_U64) throw new TypeError(`${name} must be in [${min}, 2^64 - 1], got ${v}`);
+  if (v < min || v > MAX_U64) throw invalidArgValue(name, `in ${min}..2^64 - 1`, v);
   return v;
 }
 

@@ -74,15 +74,15 @@ DmabufImage::~DmabufImage() {
   if (image_ != EGL_NO_IMAGE_KHR) context_.destroyImage(context_.display(), image_);
   while (glGetError() != GL_NO_ERROR) {
   }
-  for (const DmabufPlane& plane : desc_.planes) close(plane.fd);
+  for (const DmabufPlane& plane : desc_.planes) napi_kit::CloseFd(plane.fd);
 }
 
 void DmabufImage::CheckPlanes() const {
   const EglInfo& info = context_.info();
   if (desc_.width > static_cast<uint32_t>(info.maxTextureSize) ||
       desc_.height > static_cast<uint32_t>(info.maxTextureSize)) {
-    throw NativeError::Range(std::to_string(desc_.width) + "x" + std::to_string(desc_.height) +
-                             " exceeds GL_MAX_TEXTURE_SIZE " + std::to_string(info.maxTextureSize));
+    throw napi_kit::Fault::OutOfBounds(std::to_string(desc_.width) + "x" + std::to_string(desc_.height) +
+                                       " exceeds GL_MAX_TEXTURE_SIZE " + std::to_string(info.maxTextureSize));
   }
   bool linear = desc_.modifier == DRM_FORMAT_MOD_LINEAR || desc_.modifier == DRM_FORMAT_MOD_INVALID;
   if (desc_.modifier != DRM_FORMAT_MOD_INVALID && desc_.modifier != DRM_FORMAT_MOD_LINEAR &&
@@ -140,7 +140,7 @@ void DmabufImage::CreateImage() {
   if (image_ == EGL_NO_IMAGE_KHR) {
     try {
       EglContext::ThrowEglError("eglCreateImageKHR(EGL_LINUX_DMA_BUF_EXT)");
-    } catch (NativeError& error) {
+    } catch (const napi_kit::Fault& error) {
       throw NativeError(error.kind(), error.name(),
                         error.message() + " [" + std::to_string(desc_.width) + "x" +
                             std::to_string(desc_.height) + " " + DrmFormat::Describe(desc_.fourcc) +

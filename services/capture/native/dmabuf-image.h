@@ -35,13 +35,13 @@ struct ReadRequest {
 
 class DmabufImage {
  public:
-  // Imports the buffer; takes ownership of the planes' fds (closed on failure too). Throws NativeError.
+  // Imports the buffer; takes ownership of the planes' fds (closed on failure too). Throws napi_kit::Fault (NativeError for EGL/GL failures).
   static std::unique_ptr<DmabufImage> Import(EglContext& context, DmabufDesc desc);
   ~DmabufImage();
   DmabufImage(const DmabufImage&) = delete;
   DmabufImage& operator=(const DmabufImage&) = delete;
 
-  // Writes the rectangle as top-down BGRA rows. The caller checked every bound. Throws NativeError.
+  // Writes the rectangle as top-down BGRA rows. The caller checked every bound. Throws napi_kit::Fault (NativeError for EGL/GL failures).
   void ReadPixels(const ReadRequest& request, std::vector<uint8_t>& scratch);
 
   uint32_t width() const { return desc_.width; }

@@ -47,7 +47,7 @@ class EglContext {
   EglContext(const EglContext&) = delete;
   EglContext& operator=(const EglContext&) = delete;
 
-  // Opens the display and makes a GLES 3 (else 2) context current. Throws NativeError.
+  // Opens the display and makes a GLES 3 (else 2) context current. Throws napi_kit::Fault (NativeError for EGL/GL failures).
   void Open(const std::string& device);
   // Releases the context and the display (the display is terminated with its last user). Safe twice.
   void Close();

@@ -17,49 +17,25 @@
 
 namespace {
 
+using napi_kit::Fault;
+
 // Larger than any GL_MAX_TEXTURE_SIZE; the context's own limit is checked on the GL thread.
 constexpr uint32_t kMaxDimension = 32768;
-constexpr double kMaxSafeInteger = 9007199254740991.0;
 
-// A safe integer in [min, max]: TypeError when not a number, RangeError when out of range.
-double Integer(const Napi::Value& value, const std::string& what, double min, double max) {
-  if (!value.IsNumber()) throw NativeError::Type(what + " must be a number");
-  double number = value.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(number) || std::trunc(number) != number || number < min || number > max) {
-    char range[96];
-    std::snprintf(range, sizeof range, "an integer in %.0f..%.0f", min, max);
-    throw NativeError::Range(what + " must be " + range + " (got " +
-                             value.ToString().Utf8Value() + ")");
+// src/native.ts checks arguments first with clear messages. The reads here keep types and the
+// descriptions' own limits (TypeError); a rectangle or an offset is checked against the image and
+// the target it names (RangeError), so those are read as any integer first.
+uint32_t Uint32(const Napi::Value& value, const std::string& what, uint32_t min, uint32_t max) {
+  return static_cast<uint32_t>(napi_kit::ReadInteger(value, what, min, max));
+}
+
+double AnyInteger(const Napi::Value& value, const std::string& what) {
+  if (!value.IsNumber()) throw Fault::ArgType(what + " must be a number");
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || std::trunc(number) != number) {
+    throw Fault::ArgValue(what + " must be an integer (got " + value.ToString().Utf8Value() + ")");
   }
   return number;
-}
-
-uint32_t Uint32(const Napi::Value& value, const std::string& what, uint32_t min, uint32_t max) {
-  return static_cast<uint32_t>(Integer(value, what, min, max));
-}
-
-double OptionalInteger(const Napi::Object& object, const char* key, const std::string& what,
-                       double fallback, double min, double max) {
-  Napi::Value value = object.Get(key);
-  if (value.IsUndefined()) return fallback;
-  return Integer(value, what, min, max);
-}
-
-Napi::Array ArrayProperty(const Napi::Object& object, const char* key, const std::string& what) {
-  Napi::Value value = object.Get(key);
-  if (!value.IsArray()) throw NativeError::Type(what + " must be an array");
-  return value.As<Napi::Array>();
-}
-
-Napi::Object ObjectArgument(const Napi::Value& value, const std::string& what) {
-  if (!value.IsObject()) throw NativeError::Type(what + " must be an object");
-  return value.As<Napi::Object>();
-}
-
-Napi::Value Rejected(Napi::Env env, const NativeError& error) {
-  Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-  deferred.Reject(error.ToJs(env).Value());
-  return deferred.Promise();
 }
 
 Napi::Array StringArray(Napi::Env env, const std::vector<std::string>& items) {
@@ -76,7 +52,7 @@ class EglImporter::Job {
  public:
   explicit Job(Napi::Env env)
       : deferred_(Napi::Promise::Deferred::New(env)),
-        captured_(Napi::Persistent(Napi::Error::New(env, "").Value())) {}
+        captured_(Napi::Persistent(napi_kit::CaptureStack(env))) {}
   virtual ~Job() = default;
 
   virtual void Execute(ImporterCore& core) = 0;
@@ -86,10 +62,10 @@ class EglImporter::Job {
   void Run(ImporterCore& core) {
     try {
       Execute(core);
-    } catch (const NativeError& error) {
+    } catch (const napi_kit::Fault& error) {
       error_ = error;
     } catch (const std::exception& error) {
-      error_ = NativeError(NativeError::Kind::kError, "", error.what());
+      error_ = napi_kit::Fault::Named("Error", error.what());
     }
   }
 
@@ -113,7 +89,7 @@ class EglImporter::Job {
  private:
   Napi::Promise::Deferred deferred_;
   Napi::ObjectReference captured_;
-  std::optional<NativeError> error_;
+  std::optional<napi_kit::Fault> error_;
 };
 
 class EglImporter::ImportJob : public Job {
@@ -122,7 +98,7 @@ class EglImporter::ImportJob : public Job {
       : Job(env), handle_(handle), width_(desc.width), height_(desc.height), desc_(std::move(desc)) {}
   ~ImportJob() override {
     if (!consumed_) {
-      for (const DmabufPlane& plane : desc_.planes) close(plane.fd);
+      for (const DmabufPlane& plane : desc_.planes) napi_kit::CloseFd(plane.fd);
     }
   }
 
@@ -235,16 +211,11 @@ EglImporter::EglImporter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EglI
   std::string device;
   try {
     if (!info[0].IsUndefined()) {
-      Napi::Object options = ObjectArgument(info[0], "new EglImporter(options): options");
+      Napi::Object options = napi_kit::ReadObject(info[0], "new EglImporter(options): options");
       Napi::Value value = options.Get("device");
-      if (!value.IsUndefined()) {
-        if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty()) {
-          throw NativeError::Type("options.device must be a DRM node path such as /dev/dri/renderD128");
-        }
-        device = value.As<Napi::String>().Utf8Value();
-      }
+      if (!value.IsUndefined()) device = napi_kit::ReadString(value, "options.device", true);
     }
-  } catch (const NativeError& error) {
+  } catch (const napi_kit::Fault& error) {
     error.ThrowJs(env);
   }
 
@@ -330,39 +301,38 @@ void EglImporter::OnJobDone(Napi::Env env, Napi::Function, EglImporter* self, Jo
 
 Napi::Value EglImporter::ImportDmabuf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) return Rejected(env, NativeError::Closed("EglImporter"));
+  if (closing_) return napi_kit::Rejected(env, napi_kit::Fault::Closed("EglImporter is closed"));
   DmabufDesc desc;
   try {
-    Napi::Object object = ObjectArgument(info[0], "importDmabuf(desc): desc");
-    Napi::Array fds = ArrayProperty(object, "fds", "desc.fds");
-    Napi::Array offsets = ArrayProperty(object, "offsets", "desc.offsets");
-    Napi::Array strides = ArrayProperty(object, "strides", "desc.strides");
+    Napi::Object object = napi_kit::ReadObject(info[0], "importDmabuf(desc): desc");
+    Napi::Array fds = napi_kit::ReadArray(object.Get("fds"), "desc.fds");
+    Napi::Array offsets = napi_kit::ReadArray(object.Get("offsets"), "desc.offsets");
+    Napi::Array strides = napi_kit::ReadArray(object.Get("strides"), "desc.strides");
     uint32_t planes = fds.Length();
-    if (planes < 1 || planes > 4) throw NativeError::Range("desc.fds must hold 1 to 4 fds (got " + std::to_string(planes) + ")");
+    if (planes < 1 || planes > 4) throw Fault::ArgValue("desc.fds must hold 1 to 4 fds (got " + std::to_string(planes) + ")");
     if (offsets.Length() != planes || strides.Length() != planes) {
-      throw NativeError::Range("desc.offsets and desc.strides must have one entry per fd (" +
-                               std::to_string(planes) + ")");
+      throw Fault::ArgValue("desc.offsets and desc.strides must have one entry per fd (" + std::to_string(planes) + ")");
     }
     desc.width = Uint32(object.Get("width"), "desc.width", 1, kMaxDimension);
     desc.height = Uint32(object.Get("height"), "desc.height", 1, kMaxDimension);
     desc.fourcc = Uint32(object.Get("fourcc"), "desc.fourcc", 0, UINT32_MAX);
     if (DrmFormat::Find(desc.fourcc) == nullptr) {
-      throw NativeError::Type("desc.fourcc " + DrmFormat::Describe(desc.fourcc) +
-                              " is not supported (supported: " + DrmFormat::SupportedList() + ")");
+      throw Fault::ArgValue("desc.fourcc " + DrmFormat::Describe(desc.fourcc) +
+                            " is not supported (supported: " + DrmFormat::SupportedList() + ")");
     }
     Napi::Value modifier = object.Get("modifier");
     if (modifier.IsUndefined()) {
       desc.modifier = DRM_FORMAT_MOD_INVALID;
     } else {
-      if (!modifier.IsBigInt()) throw NativeError::Type("desc.modifier must be a bigint");
+      if (!modifier.IsBigInt()) throw Fault::ArgType("desc.modifier must be a bigint");
       bool lossless = false;
       desc.modifier = modifier.As<Napi::BigInt>().Uint64Value(&lossless);
-      if (!lossless) throw NativeError::Range("desc.modifier must fit in 64 bits unsigned");
+      if (!lossless) throw Fault::ArgValue("desc.modifier must fit in 64 bits unsigned");
     }
     std::vector<int> sourceFds;
     for (uint32_t i = 0; i < planes; i++) {
       std::string index = "[" + std::to_string(i) + "]";
-      sourceFds.push_back(static_cast<int>(Integer(fds.Get(i), "desc.fds" + index, 0, INT_MAX)));
+      sourceFds.push_back(napi_kit::ReadFd(fds.Get(i), "desc.fds" + index));
       uint32_t offset = Uint32(offsets.Get(i), "desc.offsets" + index, 0, INT32_MAX);
       uint32_t stride = Uint32(strides.Get(i), "desc.strides" + index, 1, INT32_MAX);
       desc.planes.push_back({-1, offset, stride});
@@ -372,23 +342,23 @@ Napi::Value EglImporter::ImportDmabuf(const Napi::CallbackInfo& info) {
       int copy = fcntl(sourceFds[i], F_DUPFD_CLOEXEC, 0);
       if (copy < 0) {
         int err = errno;
-        for (uint32_t j = 0; j < i; j++) close(desc.planes[j].fd);
+        for (uint32_t j = 0; j < i; j++) napi_kit::CloseFd(desc.planes[j].fd);
         const char* code = strerrorname_np(err);
-        throw NativeError::Type("desc.fds[" + std::to_string(i) + "] (" + std::to_string(sourceFds[i]) +
-                                ") is not an open file descriptor: " + (code != nullptr ? code : "") +
+        throw Fault::ArgValue("desc.fds[" + std::to_string(i) + "] (" + std::to_string(sourceFds[i]) +
+                              ") is not an open file descriptor: " + (code != nullptr ? code : "") +
                                 " (" + std::strerror(err) + ")");
       }
       desc.planes[i].fd = copy;
     }
-  } catch (const NativeError& error) {
-    return Rejected(env, error);
+  } catch (const napi_kit::Fault& error) {
+    return napi_kit::Rejected(env, error);
   }
   return Queue(env, new ImportJob(env, nextHandle_++, std::move(desc)));
 }
 
 Napi::Value EglImporter::ReadPixels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) return Rejected(env, NativeError::Closed("EglImporter"));
+  if (closing_) return napi_kit::Rejected(env, napi_kit::Fault::Closed("EglImporter is closed"));
   uint32_t handle = 0;
   ReadRequest request;
   Napi::Object target;
@@ -396,75 +366,67 @@ Napi::Value EglImporter::ReadPixels(const Napi::CallbackInfo& info) {
     handle = Uint32(info[0], "handle", 0, UINT32_MAX);
     auto found = sizes_.find(handle);
     if (found == sizes_.end()) {
-      throw NativeError::Range("unknown handle " + std::to_string(handle) + " (released, or never imported)");
+      throw napi_kit::Fault::OutOfBounds("unknown handle " + std::to_string(handle) + " (released, or never imported)");
     }
     const Size size = found->second;
-    Napi::Object options = ObjectArgument(info[1], "readPixels(handle, options): options");
-    request.x = Uint32(options.Get("x"), "options.x", 0, kMaxDimension);
-    request.y = Uint32(options.Get("y"), "options.y", 0, kMaxDimension);
-    request.width = Uint32(options.Get("width"), "options.width", 1, kMaxDimension);
-    request.height = Uint32(options.Get("height"), "options.height", 1, kMaxDimension);
-    if (request.x + request.width > size.width || request.y + request.height > size.height) {
-      throw NativeError::Range("rectangle " + std::to_string(request.width) + "x" + std::to_string(request.height) +
-                               " at " + std::to_string(request.x) + "," + std::to_string(request.y) +
+    Napi::Object options = napi_kit::ReadObject(info[1], "readPixels(handle, options): options");
+    const double x = AnyInteger(options.Get("x"), "options.x");
+    const double y = AnyInteger(options.Get("y"), "options.y");
+    const double width = AnyInteger(options.Get("width"), "options.width");
+    const double height = AnyInteger(options.Get("height"), "options.height");
+    if (x < 0 || y < 0 || width < 1 || height < 1 || x + width > size.width || y + height > size.height) {
+      throw Fault::OutOfBounds("rectangle " + std::to_string(static_cast<int64_t>(width)) + "x" +
+                               std::to_string(static_cast<int64_t>(height)) + " at " +
+                               std::to_string(static_cast<int64_t>(x)) + "," + std::to_string(static_cast<int64_t>(y)) +
                                " is outside the " + std::to_string(size.width) + "x" + std::to_string(size.height) +
                                " image");
     }
+    request.x = static_cast<uint32_t>(x);
+    request.y = static_cast<uint32_t>(y);
+    request.width = static_cast<uint32_t>(width);
+    request.height = static_cast<uint32_t>(height);
     Napi::Value value = options.Get("target");
-    uint8_t* base = nullptr;
-    size_t byteLength = 0;
-    if (value.IsArrayBuffer()) {
-      Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
-      base = static_cast<uint8_t*>(buffer.Data());
-      byteLength = buffer.ByteLength();
-    } else if (value.IsTypedArray()) {
-      Napi::TypedArray view = value.As<Napi::TypedArray>();
-      base = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-      byteLength = view.ByteLength();
-    } else if (value.IsDataView()) {
-      Napi::DataView view = value.As<Napi::DataView>();
-      base = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-      byteLength = view.ByteLength();
-    } else {
-      throw NativeError::Type("options.target must be an ArrayBuffer or a typed array");
-    }
+    const napi_kit::Bytes bytes = napi_kit::ReadBytes(value, "options.target");
+    uint8_t* base = bytes.data;
+    const size_t byteLength = bytes.length;
     target = value.As<Napi::Object>();
     const double rowBytes = static_cast<double>(request.width) * 4;
-    double offset = OptionalInteger(options, "targetOffset", "options.targetOffset", 0, 0, kMaxSafeInteger);
-    double stride = OptionalInteger(options, "targetStride", "options.targetStride", rowBytes, 0, kMaxSafeInteger);
+    const Napi::Value offsetValue = options.Get("targetOffset");
+    const Napi::Value strideValue = options.Get("targetStride");
+    const double offset = offsetValue.IsUndefined() ? 0 : AnyInteger(offsetValue, "options.targetOffset");
+    const double stride = strideValue.IsUndefined() ? rowBytes : AnyInteger(strideValue, "options.targetStride");
+    if (offset < 0) throw Fault::OutOfBounds("options.targetOffset " + std::to_string(static_cast<int64_t>(offset)) + " is before options.target");
     if (stride < rowBytes) {
-      throw NativeError::Range("options.targetStride " + std::to_string(static_cast<uint64_t>(stride)) +
+      throw Fault::OutOfBounds("options.targetStride " + std::to_string(static_cast<uint64_t>(stride)) +
                                " is less than width * 4 = " + std::to_string(static_cast<uint64_t>(rowBytes)));
     }
-    Napi::Value yFlip = options.Get("yFlip");
-    if (!yFlip.IsUndefined() && !yFlip.IsBoolean()) throw NativeError::Type("options.yFlip must be a boolean");
-    request.yFlip = yFlip.IsBoolean() && yFlip.As<Napi::Boolean>().Value();
+    request.yFlip = napi_kit::ReadBool(options.Get("yFlip"), "options.yFlip", true);
     unsigned __int128 end = static_cast<unsigned __int128>(offset) +
                             static_cast<unsigned __int128>(stride) * (request.height - 1) +
                             static_cast<unsigned __int128>(rowBytes);
     if (end > byteLength) {
-      throw NativeError::Range("options.target holds " + std::to_string(byteLength) + " bytes; " +
+      throw Fault::OutOfBounds("options.target holds " + std::to_string(byteLength) + " bytes; " +
                                std::to_string(request.width) + "x" + std::to_string(request.height) +
                                " at offset " + std::to_string(static_cast<uint64_t>(offset)) + ", stride " +
                                std::to_string(static_cast<uint64_t>(stride)) + " needs " +
                                std::to_string(static_cast<uint64_t>(end)));
     }
-    if (base == nullptr) throw NativeError::Type("options.target is detached");
+    if (base == nullptr) throw Fault::ArgValue("options.target is detached");
     request.target = base + static_cast<size_t>(offset);
     request.targetStride = static_cast<size_t>(stride);
-  } catch (const NativeError& error) {
-    return Rejected(env, error);
+  } catch (const napi_kit::Fault& error) {
+    return napi_kit::Rejected(env, error);
   }
   return Queue(env, new ReadJob(env, handle, request, target));
 }
 
 Napi::Value EglImporter::Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) NativeError::Closed("EglImporter").ThrowJs(env);
+  if (closing_) Fault::Closed("EglImporter is closed").ThrowJs(env);
   uint32_t handle = 0;
   try {
     handle = Uint32(info[0], "handle", 0, UINT32_MAX);
-  } catch (const NativeError& error) {
+  } catch (const napi_kit::Fault& error) {
     error.ThrowJs(env);
   }
   if (sizes_.erase(handle) == 0) return Napi::Boolean::New(env, false);
@@ -475,7 +437,7 @@ Napi::Value EglImporter::Release(const Napi::CallbackInfo& info) {
 
 Napi::Value EglImporter::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closing_) return Rejected(env, NativeError::Closed("EglImporter"));
+  if (closing_) return napi_kit::Rejected(env, napi_kit::Fault::Closed("EglImporter is closed"));
   return Queue(env, new InfoJob(env));
 }
 

@@ -7,83 +7,48 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
-#include <cmath>
 #include <string>
 
-#include "native-error.h"
+#include <qemu_webrtc/napi_kit.h>
 
-namespace {
-
-[[noreturn]] void ThrowSys(Napi::Env env, const std::string& call, int err) {
-  Napi::Error error = NativeError::Sys(call, err).ToJs(env);
-  error.Value().Set("errno", -err);
-  error.Value().Set("syscall", call);
-  throw error;
-}
-
-double IntegerArgument(Napi::Env env, const Napi::Value& value, const char* what, double max) {
-  if (!value.IsNumber()) NativeError::Type(std::string(what) + " must be a number").ThrowJs(env);
-  double number = value.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(number) || std::trunc(number) != number || number < 0 || number > max) {
-    NativeError::Range(std::string(what) + " must be a non-negative integer (got " +
-                       value.ToString().Utf8Value() + ")")
-        .ThrowJs(env);
-  }
-  return number;
-}
-
-}  // namespace
+using napi_kit::Fault;
 
 void FdFunctions::Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("socketpair", Napi::Function::New<SocketPair>(env, "socketpair"));
-  exports.Set("closeFd", Napi::Function::New<CloseFd>(env, "closeFd"));
-  exports.Set("createMemfd", Napi::Function::New<CreateMemfd>(env, "createMemfd"));
-  exports.Set("sharedFdInfo", Napi::Function::New<SharedFdInfo>(env, "sharedFdInfo"));
-  exports.Set("addSeals", Napi::Function::New<AddSeals>(env, "addSeals"));
+  exports.Set("socketpair", Napi::Function::New<napi_kit::Guarded<SocketPair>>(env, "socketpair"));
+  exports.Set("createMemfd", Napi::Function::New<napi_kit::Guarded<CreateMemfd>>(env, "createMemfd"));
+  exports.Set("sharedFdInfo", Napi::Function::New<napi_kit::Guarded<SharedFdInfo>>(env, "sharedFdInfo"));
+  exports.Set("addSeals", Napi::Function::New<napi_kit::Guarded<AddSeals>>(env, "addSeals"));
 }
 
 Napi::Value FdFunctions::SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) ThrowSys(env, "socketpair", errno);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw Fault::Sys("socketpair", "socketpair", errno, "");
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, fds[0]);
   result.Set(1u, fds[1]);
   return result;
 }
 
-Napi::Value FdFunctions::CloseFd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntegerArgument(env, info[0], "fd", INT_MAX));
-  // close() releases the fd even when it fails with EINTR: never retry.
-  if (close(fd) != 0 && errno != EINTR) ThrowSys(env, "close", errno);
-  return env.Undefined();
-}
-
 Napi::Value FdFunctions::CreateMemfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) NativeError::Type("name must be a string").ThrowJs(env);
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  off_t size = static_cast<off_t>(IntegerArgument(env, info[1], "size", 9007199254740991.0));
-  int fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) ThrowSys(env, "memfd_create", errno);
-  if (ftruncate(fd, size) != 0) {
-    int err = errno;
-    close(fd);
-    ThrowSys(env, "ftruncate", err);
-  }
-  return Napi::Number::New(env, fd);
+  const std::string name = napi_kit::ReadString(info[0], "createMemfd: name");
+  const off_t size = static_cast<off_t>(napi_kit::ReadInteger(info[1], "createMemfd: size", 0, napi_kit::kMaxSafeInteger));
+  napi_kit::FdGuard fd(memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (fd.get() < 0) throw Fault::Sys("createMemfd", "memfd_create", errno, name);
+  if (ftruncate(fd.get(), size) != 0) throw Fault::Sys("createMemfd", "ftruncate", errno, name);
+  return Napi::Number::New(env, fd.release());
 }
 
 Napi::Value FdFunctions::SharedFdInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntegerArgument(env, info[0], "fd", INT_MAX));
+  const int fd = napi_kit::ReadFd(info[0], "sharedFdInfo: fd");
+  const std::string what = "fd " + std::to_string(fd);
   struct stat st;
-  if (fstat(fd, &st) != 0) ThrowSys(env, "fstat", errno);
+  if (fstat(fd, &st) != 0) throw Fault::Sys("sharedFdInfo", "fstat", errno, what);
   int seals = fcntl(fd, F_GET_SEALS);
   // EINVAL: a file that cannot carry seals (not a memfd or shmem file): nothing stops a truncation.
-  if (seals < 0 && errno != EINVAL) ThrowSys(env, "fcntl(F_GET_SEALS)", errno);
+  if (seals < 0 && errno != EINVAL) throw Fault::Sys("sharedFdInfo", "fcntl(F_GET_SEALS)", errno, what);
   Napi::Object result = Napi::Object::New(env);
   result.Set("size", Napi::Number::New(env, static_cast<double>(st.st_size)));
   result.Set("seals", Napi::Number::New(env, seals < 0 ? 0 : seals));
@@ -93,8 +58,8 @@ Napi::Value FdFunctions::SharedFdInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value FdFunctions::AddSeals(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = static_cast<int>(IntegerArgument(env, info[0], "fd", INT_MAX));
-  int seals = static_cast<int>(IntegerArgument(env, info[1], "seals", 0xffff));
-  if (fcntl(fd, F_ADD_SEALS, seals) != 0) ThrowSys(env, "fcntl(F_ADD_SEALS)", errno);
+  const int fd = napi_kit::ReadFd(info[0], "addSeals: fd");
+  const int seals = static_cast<int>(napi_kit::ReadInteger(info[1], "addSeals: seals", 0, 0xffff));
+  if (fcntl(fd, F_ADD_SEALS, seals) != 0) throw Fault::Sys("addSeals", "fcntl(F_ADD_SEALS)", errno, "fd " + std::to_string(fd));
   return env.Undefined();
 }

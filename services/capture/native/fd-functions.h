@@ -1,5 +1,5 @@
-// File-descriptor helpers for talking to QEMU: a socket pair for the D-Bus listener link,
-// closeFd, and memfds (shared memory that QEMU-side test peers and EGL import tests use).
+// File-descriptor helpers for talking to QEMU: a socket pair for the D-Bus listener link and
+// memfds (closeFd is frame-ring's: one in the workspace) (shared memory that QEMU-side test peers and EGL import tests use).
 #pragma once
 
 #include <napi.h>
@@ -11,8 +11,6 @@ class FdFunctions {
  private:
   // socketpair(): [number, number] — AF_UNIX SOCK_STREAM, SOCK_CLOEXEC on both ends.
   static Napi::Value SocketPair(const Napi::CallbackInfo& info);
-  // closeFd(fd): void
-  static Napi::Value CloseFd(const Napi::CallbackInfo& info);
   // createMemfd(name, size): number — MFD_CLOEXEC | MFD_ALLOW_SEALING, truncated to size.
   static Napi::Value CreateMemfd(const Napi::CallbackInfo& info);
   // sharedFdInfo(fd): {size, seals, sealable} — fstat's size and F_GET_SEALS (sealable false, seals

@@ -1,5 +1,5 @@
 // The GL-thread side of an EglImporter: the EGL context and the imported images by handle.
-// Every method runs on the importer's GL thread and throws NativeError.
+// Every method runs on the importer's GL thread and throws napi_kit::Fault.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +33,7 @@ class ImporterCore {
 
   std::string device_;
   EglContext context_;
-  std::optional<NativeError> openError_;
+  std::optional<napi_kit::Fault> openError_;
   bool closed_ = false;
   std::unordered_map<uint32_t, std::unique_ptr<DmabufImage>> images_;
   std::vector<uint8_t> scratch_;

@@ -5,11 +5,6 @@
 #include <GLES3/gl3.h>
 
 #include <cstdio>
-#include <cstring>
-#include <utility>
-
-NativeError::NativeError(Kind kind, std::string name, std::string message, std::string code)
-    : kind_(kind), name_(std::move(name)), message_(std::move(message)), code_(std::move(code)) {}
 
 std::string NativeError::Hex(uint64_t value) {
   char buf[24];
@@ -78,54 +73,7 @@ NativeError NativeError::Dmabuf(const std::string& message) {
   return NativeError(Kind::kError, "DmabufError", message, "");
 }
 
-NativeError NativeError::Sys(const std::string& call, int err) {
-  const char* code = strerrorname_np(err);
-  std::string codeName = code != nullptr ? code : "E" + std::to_string(err);
-  return NativeError(Kind::kError, "", call + " failed: " + codeName + " (" + std::strerror(err) + ")",
-                     codeName);
-}
-
 NativeError NativeError::Unsupported(const std::string& name, const std::string& message) {
   return NativeError(Kind::kError, name, message, "ERR_UNSUPPORTED");
 }
 
-NativeError NativeError::Type(const std::string& message) {
-  return NativeError(Kind::kTypeError, "", message, "ERR_INVALID_ARG_TYPE");
-}
-
-NativeError NativeError::Range(const std::string& message) {
-  return NativeError(Kind::kRangeError, "", message, "ERR_OUT_OF_RANGE");
-}
-
-NativeError NativeError::Closed(const std::string& what) {
-  return NativeError(Kind::kError, "ClosedError", what + " is closed", "ERR_CLOSED");
-}
-
-Napi::Error NativeError::ToJs(Napi::Env env, Napi::Value captured) const {
-  Napi::Error error;
-  switch (kind_) {
-    case Kind::kTypeError: error = Napi::TypeError::New(env, message_); break;
-    case Kind::kRangeError: error = Napi::RangeError::New(env, message_); break;
-    default: error = Napi::Error::New(env, message_); break;
-  }
-  Napi::Object object = error.Value();
-  std::string name = name_;
-  if (name.empty()) {
-    name = kind_ == Kind::kTypeError ? "TypeError" : kind_ == Kind::kRangeError ? "RangeError" : "Error";
-  } else {
-    object.Set("name", name);
-  }
-  if (!code_.empty()) object.Set("code", code_);
-  if (!captured.IsEmpty() && captured.IsObject()) {
-    Napi::Value stack = captured.As<Napi::Object>().Get("stack");
-    if (stack.IsString()) {
-      std::string frames = stack.As<Napi::String>().Utf8Value();
-      size_t newline = frames.find('\n');
-      frames = newline == std::string::npos ? "" : frames.substr(newline);
-      object.Set("stack", name + ": " + message_ + frames);
-    }
-  }
-  return error;
-}
-
-void NativeError::ThrowJs(Napi::Env env) const { throw ToJs(env); }

@@ -1,13 +1,19 @@
 // Typed access to the capture addon (native/build/Release/capture.node, built by `pnpm build`):
 // a socket pair for QEMU's listener link, memfds, and EGL DMA-BUF import for gl=on consoles.
 //
-// Errors: bad arguments are TypeError / RangeError (code ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE);
+// Errors (the native kit's vocabulary): bad arguments are TypeError (code ERR_INVALID_ARG_TYPE /
+// ERR_INVALID_ARG_VALUE), checked here first; a rectangle or offset outside the image or the
+// target, or an unknown handle, is RangeError (ERR_OUT_OF_BOUNDS);
 // a failed EGL or GL call is an Error named 'EglError' / 'GlError' whose `code` is the EGL or GL
 // error's name (EGL_BAD_MATCH ...), with Mesa's EGL_KHR_debug text in the message; a buffer that
 // cannot be what it claims (fd not a DMA-BUF or memfd, too small) is 'DmabufError'; calls after
 // close() fail with 'ClosedError'. System calls fail with Error carrying code/errno/syscall.
 // Errors of the asynchronous methods carry the JS stack of the call.
 import { createRequire } from 'node:module';
+
+import { check, invalidArgValue, is } from '@qemu-webrtc/native-kit';
+
+export { closeFd } from '@qemu-webrtc/frame-ring';
 
 /** DRM fourccs (drm_fourcc.h) that QEMU sends for gl=on scanouts. */
 export const DRM_FORMAT_XRGB8888 = 0x34325258; // 'XR24'
@@ -126,7 +132,6 @@ export interface EglImporterConstructor {
 
 interface NativeBinding {
   socketpair(): [number, number];
-  closeFd(fd: number): void;
   createMemfd(name: string, size: number): number;
   sharedFdInfo(fd: number): SharedFdInfo;
   addSeals(fd: number, seals: number): void;
@@ -141,13 +146,10 @@ export function socketpair(): [number, number] {
   return binding.socketpair();
 }
 
-/** close(2); throws (code EBADF ...) when it fails. */
-export function closeFd(fd: number): void {
-  binding.closeFd(fd);
-}
-
 /** A memfd (MFD_CLOEXEC | MFD_ALLOW_SEALING) of `size` bytes, zero-filled. */
 export function createMemfd(name: string, size: number): number {
+  check.string(name, 'createMemfd: name');
+  check.integer(size, 'createMemfd: size', 0, Number.MAX_SAFE_INTEGER);
   return binding.createMemfd(name, size);
 }
 
@@ -168,12 +170,98 @@ export interface SharedFdInfo {
 
 /** The size and seals of a file QEMU shared with us. */
 export function sharedFdInfo(fd: number): SharedFdInfo {
+  check.fd(fd, 'sharedFdInfo: fd');
   return binding.sharedFdInfo(fd);
 }
 
 /** F_ADD_SEALS (test peers playing QEMU's side seal their memfds like QEMU does). */
 export function addSeals(fd: number, seals: number): void {
+  check.fd(fd, 'addSeals: fd');
+  check.integer(seals, 'addSeals: seals', 0, 0xffff);
   binding.addSeals(fd, seals);
 }
 
-export const EglImporter: EglImporterConstructor = binding.EglImporter;
+/** An asynchronous call's argument check: its error becomes the rejection. */
+function rejection(error: unknown): Promise<never> {
+  return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+}
+
+/** Larger than any GL_MAX_TEXTURE_SIZE; the context's own limit is checked natively. */
+const MAX_DIMENSION = 32768;
+
+function checkDmabufImport(desc: DmabufImport): void {
+  check.object(desc, 'importDmabuf: desc');
+  for (const key of ['fds', 'offsets', 'strides'] as const) {
+    if (!Array.isArray(desc[key])) throw invalidArgValue(`importDmabuf: desc.${key}`, 'an array', desc[key]);
+  }
+  const planes = desc.fds.length;
+  if (planes < 1 || planes > 4) throw invalidArgValue('importDmabuf: desc.fds', '1 to 4 fds', desc.fds);
+  if (desc.offsets.length !== planes || desc.strides.length !== planes) {
+    throw invalidArgValue(
+      'importDmabuf: desc.offsets and desc.strides',
+      `${planes} entries (one per fd)`,
+      desc.offsets,
+    );
+  }
+  check.integer(desc.width, 'importDmabuf: desc.width', 1, MAX_DIMENSION);
+  check.integer(desc.height, 'importDmabuf: desc.height', 1, MAX_DIMENSION);
+  check.integer(desc.fourcc, 'importDmabuf: desc.fourcc', 0, 0xffffffff);
+  if (desc.modifier !== undefined && !is.bigint(desc.modifier)) {
+    throw invalidArgValue('importDmabuf: desc.modifier', 'a bigint', desc.modifier);
+  }
+  desc.fds.forEach((fd, i) => check.fd(fd, `importDmabuf: desc.fds[${i}]`));
+  desc.offsets.forEach((o, i) => check.integer(o, `importDmabuf: desc.offsets[${i}]`, 0, 0x7fffffff));
+  desc.strides.forEach((s, i) => check.integer(s, `importDmabuf: desc.strides[${i}]`, 1, 0x7fffffff));
+}
+
+// Only types here: whether the rectangle and offsets fit the image and the target is the addon's
+// check (RangeError), since only it knows the image's size.
+function checkReadPixels(handle: number, options: ReadPixelsOptions): void {
+  check.integer(handle, 'readPixels: handle', 0, 0xffffffff);
+  check.object(options, 'readPixels: options');
+  for (const key of ['x', 'y', 'width', 'height'] as const) {
+    if (!Number.isInteger(options[key]))
+      throw invalidArgValue(`readPixels: options.${key}`, 'an integer', options[key]);
+  }
+  check.bytes(options.target, 'readPixels: options.target');
+  for (const key of ['targetOffset', 'targetStride'] as const) {
+    const value = options[key];
+    if (value !== undefined && !Number.isInteger(value)) {
+      throw invalidArgValue(`readPixels: options.${key}`, 'an integer', value);
+    }
+  }
+  if (options.yFlip !== undefined) check.bool(options.yFlip, 'readPixels: options.yFlip');
+}
+
+/** The addon's importer, its arguments checked first (a bad argument rejects). */
+class CheckedEglImporter extends binding.EglImporter {
+  constructor(options?: EglImporterOptions) {
+    if (options !== undefined) {
+      check.object(options, 'new EglImporter: options');
+      if (options.device !== undefined) check.path(options.device, 'new EglImporter: options.device');
+    }
+    super(options);
+  }
+
+  override importDmabuf(desc: DmabufImport): Promise<number> {
+    if (this.closed) return super.importDmabuf(desc);
+    try {
+      checkDmabufImport(desc);
+    } catch (error) {
+      return rejection(error);
+    }
+    return super.importDmabuf(desc);
+  }
+
+  override readPixels(handle: number, options: ReadPixelsOptions): Promise<void> {
+    if (this.closed) return super.readPixels(handle, options);
+    try {
+      checkReadPixels(handle, options);
+    } catch (error) {
+      return rejection(error);
+    }
+    return super.readPixels(handle, options);
+  }
+}
+
+export const EglImporter: EglImporterConstructor = CheckedEglImporter;

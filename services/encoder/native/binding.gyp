@@ -4,6 +4,7 @@
       "target_name": "encoder",
       "sources": [
         "src/addon.cc",
+        "src/av-error.cc",
         "src/decode-worker.cc",
         "src/encode-worker.cc",
         "src/encoder-options.cc",
@@ -13,13 +14,14 @@
         "src/h264-decoder.cc",
         "src/h264-encoder.cc",
         "src/h264-session.cc",
-        "src/js-bytes.cc",
-        "src/js-error.cc",
         "src/promise-worker.cc",
         "src/odd-edges.cc",
         "src/sws-converter.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!(node -p \"require('@qemu-webrtc/native-kit/include')\")"
+      ],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],

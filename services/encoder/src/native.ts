@@ -1,9 +1,19 @@
 // Typed loader for the encoder's native addon (native/: libavcodec H.264 encode/decode, swscale
 // colour conversion). Everything here runs its heavy work on libuv's thread pool, never on the JS
-// thread. Errors have a `name`: TypeError (bad arguments), BusyError (a call already in flight),
-// ClosedError (used after close()), EncoderError / DecoderError (FFmpeg failed; the message carries
-// FFmpeg's own explanation, the stack is the caller's).
+// thread. Errors have a `name`: TypeError (bad arguments, checked here first by native-args.ts;
+// code ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE), BusyError (a call already in flight),
+// ClosedError (used after close(); code ERR_CLOSED), EncoderError / DecoderError (FFmpeg failed; the
+// message carries FFmpeg's own explanation, the stack is the caller's).
 import { createRequire } from 'node:module';
+
+import {
+  checkBitrate,
+  checkDecodeArgs,
+  checkDecoderOptions,
+  checkEncodeInput,
+  checkEncoderOptions,
+  checkFps,
+} from './native-args.js';
 
 export type H264Codec = 'libx264' | 'h264_vaapi' | 'h264_nvenc' | 'auto';
 export type H264Profile = 'constrained_baseline' | 'main' | 'high';
@@ -191,8 +201,60 @@ const require = createRequire(import.meta.url);
 // dist/src/native.js -> native/build/Release/encoder.node
 const addon = require('../../native/build/Release/encoder.node') as EncoderAddon;
 
-export const H264Encoder: H264EncoderConstructor = addon.H264Encoder;
-export const H264Decoder: H264DecoderConstructor = addon.H264Decoder;
+type EncodeResult = Promise<EncodedAccessUnit | TornRead | null>;
+
+/** An asynchronous call's argument check: its error becomes the rejection. */
+function rejection(error: unknown): Promise<never> {
+  return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+}
+
+/** The addon's encoder, its arguments checked first (a bad encode() input rejects). */
+class CheckedH264Encoder extends addon.H264Encoder {
+  constructor(options: H264EncoderOptions) {
+    super(checkEncoderOptions(options));
+  }
+
+  override encode(input: EncodeInput & { seqlock: NonNullable<EncodeInput['seqlock']> }): EncodeResult;
+  override encode(input: Omit<EncodeInput, 'seqlock'>): Promise<EncodedAccessUnit | null>;
+  override encode(input: EncodeInput): EncodeResult {
+    // After close() the addon answers ClosedError whatever the input.
+    if (!this.closed) {
+      try {
+        checkEncodeInput(input, this.width, this.height);
+      } catch (error) {
+        return rejection(error);
+      }
+    }
+    return super.encode(input);
+  }
+
+  override setBitrate(bitrateBps: number): boolean {
+    return super.setBitrate(this.closed ? bitrateBps : checkBitrate(bitrateBps));
+  }
+
+  override setFps(fps: number): boolean {
+    return super.setFps(this.closed ? fps : checkFps(fps));
+  }
+}
+
+/** The addon's decoder, its arguments checked first. */
+class CheckedH264Decoder extends addon.H264Decoder {
+  constructor(options?: H264DecoderOptions) {
+    super(checkDecoderOptions(options));
+  }
+
+  override decode(data: Uint8Array | ArrayBuffer, ptsUs?: number): Promise<DecodedPicture[]> {
+    try {
+      checkDecodeArgs(data, ptsUs);
+    } catch (error) {
+      return rejection(error);
+    }
+    return super.decode(data, ptsUs);
+  }
+}
+
+export const H264Encoder: H264EncoderConstructor = CheckedH264Encoder;
+export const H264Decoder: H264DecoderConstructor = CheckedH264Decoder;
 
 /**
  * FFmpeg's (and x264's) log lines since the last call, at or above setFfmpegLogLevel() (default

@@ -10,6 +10,7 @@ import {
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { EncoderConfig } from './config.js';
+import { drainFfmpegLogs } from './ffmpeg-log.js';
 import type { EncoderMetrics } from './metrics.js';
 import { H264Encoder, type InputPixelFormat } from './native.js';
 import { renditionSize, type Rendition } from './renditions.js';
@@ -170,6 +171,9 @@ export class StreamEncoder {
         } catch (error) {
           this.opts.metrics.framesDropped.inc({ reason: 'error' });
           this.logger.warn({ err: error, ring: frame.ringName, slot: frame.slot }, 'frame dropped');
+        } finally {
+          // What FFmpeg/x264 said while opening the codec or encoding (warnings by default).
+          drainFfmpegLogs(this.logger);
         }
       }
     } finally {

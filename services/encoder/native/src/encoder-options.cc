@@ -1,10 +1,14 @@
 #include "encoder-options.h"
 
+#include <qemu_webrtc/napi_kit.h>
+
 #include <algorithm>
 #include <cmath>
 #include <thread>
 
 namespace {
+
+using napi_kit::Fault;
 
 constexpr int kMaxDimension = 8192;
 constexpr int kMaxAutoThreads = 4;
@@ -14,77 +18,54 @@ bool Has(const Napi::Object& o, const char* key) {
   return !v.IsUndefined() && !v.IsNull();
 }
 
-double Number(Napi::Env env, const Napi::Object& o, const char* key, double min, double max,
-              bool integer) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) {
-    throw Napi::TypeError::New(env, std::string("H264Encoder: ") + key + " must be a number");
-  }
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d < min || d > max || (integer && std::floor(d) != d)) {
-    throw Napi::TypeError::New(env, std::string("H264Encoder: ") + key + " must be " +
-                                        (integer ? "an integer" : "a number") + " in [" +
-                                        std::to_string(static_cast<int64_t>(min)) + ", " +
-                                        std::to_string(static_cast<int64_t>(max)) + "], got " +
-                                        v.ToString().Utf8Value());
-  }
-  return d;
+std::string What(const char* key) { return std::string("H264Encoder: ") + key; }
+
+int Int(const Napi::Object& o, const char* key, double min, double max) {
+  return static_cast<int>(napi_kit::ReadInteger(o.Get(key), What(key), min, max));
 }
 
-std::string OneOf(Napi::Env env, const Napi::Object& o, const char* key,
-                  std::initializer_list<const char*> allowed) {
-  Napi::Value v = o.Get(key);
+std::string OneOf(const Napi::Object& o, const char* key, std::initializer_list<const char*> allowed) {
+  const std::string s = napi_kit::ReadString(o.Get(key), What(key));
   std::string list;
-  for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-  if (v.IsString()) {
-    const std::string s = v.As<Napi::String>().Utf8Value();
-    for (const char* a : allowed) {
-      if (s == a) return s;
-    }
+  for (const char* a : allowed) {
+    if (s == a) return s;
+    list += (list.empty() ? "" : ", ") + std::string(a);
   }
-  throw Napi::TypeError::New(env, std::string("H264Encoder: ") + key + " must be one of " + list +
-                                      ", got " + v.ToString().Utf8Value());
+  throw Fault::ArgValue(What(key) + " must be one of " + list + " (got '" + s + "')");
 }
 
 }  // namespace
 
-EncoderOptions EncoderOptions::FromJs(Napi::Env env, const Napi::Value& value) {
-  if (!value.IsObject()) throw Napi::TypeError::New(env, "H264Encoder: options must be an object");
-  const Napi::Object o = value.As<Napi::Object>();
+// src/native.ts checks the options first with clear messages; these reads keep the sizes the
+// session allocates for within bounds, and turn names into enums.
+EncoderOptions EncoderOptions::FromJs(const Napi::Value& value) {
+  const Napi::Object o = napi_kit::ReadObject(value, "H264Encoder: options");
   EncoderOptions opts;
-  opts.width = static_cast<int>(Number(env, o, "width", 1, kMaxDimension, true));
-  opts.height = static_cast<int>(Number(env, o, "height", 1, kMaxDimension, true));
-  opts.outputWidth = Has(o, "outputWidth")
-                         ? static_cast<int>(Number(env, o, "outputWidth", 1, kMaxDimension, true))
-                         : opts.width;
-  opts.outputHeight = Has(o, "outputHeight")
-                          ? static_cast<int>(Number(env, o, "outputHeight", 1, kMaxDimension, true))
-                          : opts.height;
-  opts.fps = Number(env, o, "fps", 1, 240, false);
+  opts.width = Int(o, "width", 1, kMaxDimension);
+  opts.height = Int(o, "height", 1, kMaxDimension);
+  opts.outputWidth = Has(o, "outputWidth") ? Int(o, "outputWidth", 1, kMaxDimension) : opts.width;
+  opts.outputHeight = Has(o, "outputHeight") ? Int(o, "outputHeight", 1, kMaxDimension) : opts.height;
+  opts.fps = napi_kit::ReadNumber(o.Get("fps"), What("fps"), 1, 240);
   // x264 takes kbit/s in an int; 10 kbit/s is already useless, 1 Gbit/s absurd.
-  opts.bitrateBps = static_cast<int64_t>(Number(env, o, "bitrateBps", 10000, 1e9, true));
+  opts.bitrateBps = static_cast<int64_t>(napi_kit::ReadInteger(o.Get("bitrateBps"), What("bitrateBps"), 10000, 1e9));
   if (Has(o, "codec")) {
-    const std::string codec = OneOf(env, o, "codec", {"libx264", "h264_vaapi", "h264_nvenc", "auto"});
+    const std::string codec = OneOf(o, "codec", {"libx264", "h264_vaapi", "h264_nvenc", "auto"});
     opts.codec = codec == "h264_vaapi"   ? CodecChoice::kVaapi
                  : codec == "h264_nvenc" ? CodecChoice::kNvenc
                  : codec == "auto"       ? CodecChoice::kAuto
                                          : CodecChoice::kLibx264;
   }
-  if (Has(o, "profile")) opts.profile = OneOf(env, o, "profile", {"constrained_baseline", "main", "high"});
-  opts.keyintMax = Has(o, "keyintMax") ? static_cast<int>(Number(env, o, "keyintMax", 1, 100000, true))
-                                       : static_cast<int>(std::lround(opts.fps * 10));
-  if (Has(o, "threads")) opts.threads = static_cast<int>(Number(env, o, "threads", 0, 16, true));
+  if (Has(o, "profile")) opts.profile = OneOf(o, "profile", {"constrained_baseline", "main", "high"});
+  opts.keyintMax = Has(o, "keyintMax") ? Int(o, "keyintMax", 1, 100000) : static_cast<int>(std::lround(opts.fps * 10));
+  if (Has(o, "threads")) opts.threads = Int(o, "threads", 0, 16);
   if (Has(o, "preset")) {
-    opts.preset = OneOf(env, o, "preset",
-                        {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                         "slower", "veryslow"});
+    opts.preset = OneOf(o, "preset",
+                        {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"});
   }
-  if (Has(o, "vaapiDevice")) {
-    Napi::Value v = o.Get("vaapiDevice");
-    if (!v.IsString()) throw Napi::TypeError::New(env, "H264Encoder: vaapiDevice must be a string");
-    opts.vaapiDevice = v.As<Napi::String>().Utf8Value();
+  if (Has(o, "vaapiDevice")) opts.vaapiDevice = napi_kit::ReadString(o.Get("vaapiDevice"), What("vaapiDevice"));
+  if (Has(o, "vbvBufferFrames")) {
+    opts.vbvBufferFrames = napi_kit::ReadNumber(o.Get("vbvBufferFrames"), What("vbvBufferFrames"), 0.5, 60);
   }
-  if (Has(o, "vbvBufferFrames")) opts.vbvBufferFrames = Number(env, o, "vbvBufferFrames", 0.5, 60, false);
   return opts;
 }
 

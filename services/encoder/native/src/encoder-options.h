@@ -27,8 +27,8 @@ struct EncoderOptions {
   // VBV buffer in frames at `fps` (1.5: about one frame, for interactive latency).
   double vbvBufferFrames = 1.5;
 
-  // Throws Napi::TypeError for anything missing, of the wrong type or out of range.
-  static EncoderOptions FromJs(Napi::Env env, const Napi::Value& value);
+  // Throws napi_kit::Fault (TypeError) for anything missing, of the wrong type or out of range.
+  static EncoderOptions FromJs(const Napi::Value& value);
 
   // H.264 4:2:0 needs even sizes: odd sizes are encoded one pixel larger (edge repeated).
   int CodedWidth() const { return outputWidth + (outputWidth & 1); }

@@ -1,5 +1,7 @@
 #include "ff-log.h"
 
+#include <qemu_webrtc/napi_kit.h>
+
 extern "C" {
 #include <libavutil/log.h>
 }
@@ -150,8 +152,7 @@ Napi::Value FfLog::SetLogLevel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int level = info[0].IsString() ? ParseLevel(info[0].As<Napi::String>().Utf8Value()) : -1000;
   if (level == -1000) {
-    throw Napi::TypeError::New(
-        env, "setLogLevel: level must be quiet, error, warning, info, verbose or debug");
+    napi_kit::Fault::ArgValue("setLogLevel: level must be quiet, error, warning, info, verbose or debug").ThrowJs(env);
   }
   g_level.store(level);
   av_log_set_level(level);

@@ -1,7 +1,7 @@
 #include "h264-decode-session.h"
 
 #include "ff-log.h"
-#include "js-error.h"
+#include "av-error.h"
 
 #include <cstring>
 
@@ -36,7 +36,7 @@ std::unique_ptr<H264DecodeSession> H264DecodeSession::Open(int threads, bool i42
   session->ctx_->flags |= AV_CODEC_FLAG_LOW_DELAY;
   const int ret = avcodec_open2(session->ctx_, codec, nullptr);
   if (ret < 0) {
-    *error = "avcodec_open2(h264 decoder): " + JsError::AvError(ret);
+    *error = "avcodec_open2(h264 decoder): " + AvErrorText(ret);
     if (!capture.Text().empty()) *error += ": " + capture.Text();
     return nullptr;
   }
@@ -52,7 +52,7 @@ bool H264DecodeSession::Decode(AVPacket* packet, std::vector<DecodedPicture>* ou
   FfLog::Capture capture;
   const int ret = avcodec_send_packet(ctx_, packet);
   if (ret < 0 && !(packet == nullptr && ret == AVERROR_EOF)) {
-    *error = "avcodec_send_packet: " + JsError::AvError(ret);
+    *error = "avcodec_send_packet: " + AvErrorText(ret);
     if (!capture.Text().empty()) *error += ": " + capture.Text();
     return false;
   }
@@ -69,7 +69,7 @@ bool H264DecodeSession::Receive(std::vector<DecodedPicture>* out, std::string* e
     const int ret = avcodec_receive_frame(ctx_, frame_);
     if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return true;
     if (ret < 0) {
-      *error = "avcodec_receive_frame: " + JsError::AvError(ret);
+      *error = "avcodec_receive_frame: " + AvErrorText(ret);
       return false;
     }
     DecodedPicture picture;

@@ -1,8 +1,8 @@
 #include "h264-decoder.h"
 
 #include "decode-worker.h"
-#include "js-bytes.h"
-#include "js-error.h"
+
+#include <qemu_webrtc/napi_kit.h>
 
 #include <cmath>
 #include <cstring>
@@ -17,33 +17,28 @@ void H264Decoder::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("H264Decoder", ctor);
 }
 
+using napi_kit::Fault;
+
 H264Decoder::H264Decoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<H264Decoder>(info) {
   Napi::Env env = info.Env();
   int threads = 1;
   bool i420 = false;
-  if (info[0].IsObject()) {
-    Napi::Value format = info[0].As<Napi::Object>().Get("format");
+  try {
+    Napi::Object options = napi_kit::ReadObject(info[0], "H264Decoder: options", true);
+    Napi::Value format = options.Get("format");
     if (!format.IsUndefined()) {
-      const std::string name = format.IsString() ? format.As<Napi::String>().Utf8Value() : "";
-      if (name != "bgra" && name != "i420") {
-        throw Napi::TypeError::New(env, "H264Decoder: format must be 'bgra' or 'i420'");
-      }
+      const std::string name = napi_kit::ReadString(format, "H264Decoder: format");
+      if (name != "bgra" && name != "i420") throw Fault::ArgValue("H264Decoder: format must be 'bgra' or 'i420'");
       i420 = name == "i420";
     }
-    Napi::Value t = info[0].As<Napi::Object>().Get("threads");
-    if (!t.IsUndefined()) {
-      const double d = t.IsNumber() ? t.As<Napi::Number>().DoubleValue() : NAN;
-      if (!std::isfinite(d) || d < 0 || d > 16 || std::floor(d) != d) {
-        throw Napi::TypeError::New(env, "H264Decoder: threads must be an integer in [0, 16]");
-      }
-      threads = static_cast<int>(d);
-    }
-  } else if (!info[0].IsUndefined()) {
-    throw Napi::TypeError::New(env, "H264Decoder: options must be an object");
+    Napi::Value t = options.Get("threads");
+    if (!t.IsUndefined()) threads = static_cast<int>(napi_kit::ReadInteger(t, "H264Decoder: threads", 0, 16));
+  } catch (const Fault& fault) {
+    fault.ThrowJs(env);
   }
   std::string error;
   session_ = H264DecodeSession::Open(threads, i420, &error);
-  if (!session_) throw JsError::Make(env, "DecoderError", "H264Decoder: " + error);
+  if (!session_) Fault::Named("DecoderError", "H264Decoder: " + error).ThrowJs(env);
 }
 
 H264Decoder::~H264Decoder() {
@@ -61,40 +56,37 @@ Napi::Value H264Decoder::Start(Napi::Env env, const char* method, AVPacket* pack
 
 Napi::Value H264Decoder::Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closed_) return JsError::Rejected(env, "ClosedError", "H264Decoder.decode: the decoder is closed");
-  if (!info[0].IsTypedArray() && !info[0].IsArrayBuffer()) {
-    return JsError::Rejected(env, "TypeError",
-                             "H264Decoder.decode: data must be a Uint8Array or an ArrayBuffer");
-  }
+  if (closed_) return napi_kit::Rejected(env, Fault::Closed("H264Decoder.decode: the decoder is closed"));
+  napi_kit::Bytes data{};
   double pts = 0;
-  if (!info[1].IsUndefined()) {
-    pts = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : NAN;
-    if (!std::isfinite(pts)) {
-      return JsError::Rejected(env, "TypeError", "H264Decoder.decode: ptsUs must be a finite number");
+  try {
+    data = napi_kit::ReadBytes(info[0], "H264Decoder.decode: data");
+    if (!info[1].IsUndefined()) {
+      pts = napi_kit::ReadNumber(info[1], "H264Decoder.decode: ptsUs", -napi_kit::kMaxSafeInteger,
+                                 napi_kit::kMaxSafeInteger);
     }
-  }
-  if (busy_) return JsError::Rejected(env, "BusyError", "H264Decoder.decode: a decode is already in flight");
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-  JsBytes::Get(info[0], &data, &size);
-  if (size == 0 || size > (1u << 30)) {
-    return JsError::Rejected(env, "TypeError", "H264Decoder.decode: data is empty or too large");
+    if (busy_) throw Fault::Named("BusyError", "H264Decoder.decode: a decode is already in flight");
+    if (data.length == 0 || data.length > (1u << 30)) {
+      throw Fault::ArgValue("H264Decoder.decode: data is empty or too large");
+    }
+  } catch (const Fault& fault) {
+    return napi_kit::Rejected(env, fault);
   }
   // Copied: the caller may reuse its buffer at once (access units are small).
   AVPacket* packet = av_packet_alloc();
-  if (packet == nullptr || av_new_packet(packet, static_cast<int>(size)) < 0) {
+  if (packet == nullptr || av_new_packet(packet, static_cast<int>(data.length)) < 0) {
     av_packet_free(&packet);
-    return JsError::Rejected(env, "DecoderError", "H264Decoder.decode: out of memory");
+    return napi_kit::Rejected(env, Fault::Named("DecoderError", "H264Decoder.decode: out of memory"));
   }
-  std::memcpy(packet->data, data, size);
+  std::memcpy(packet->data, data.data, data.length);
   packet->pts = static_cast<int64_t>(std::llround(pts));
   return Start(env, "H264Decoder.decode", packet);
 }
 
 Napi::Value H264Decoder::Flush(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closed_) return JsError::Rejected(env, "ClosedError", "H264Decoder.flush: the decoder is closed");
-  if (busy_) return JsError::Rejected(env, "BusyError", "H264Decoder.flush: a decode is already in flight");
+  if (closed_) return napi_kit::Rejected(env, Fault::Closed("H264Decoder.flush: the decoder is closed"));
+  if (busy_) return napi_kit::Rejected(env, Fault::Named("BusyError", "H264Decoder.flush: a decode is already in flight"));
   return Start(env, "H264Decoder.flush", nullptr);
 }
 

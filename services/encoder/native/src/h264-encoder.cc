@@ -2,29 +2,18 @@
 
 #include "encode-worker.h"
 #include "flush-worker.h"
-#include "js-bytes.h"
-#include "js-error.h"
+
+#include <qemu_webrtc/napi_kit.h>
 
 #include <cmath>
 
 namespace {
 
+using napi_kit::Fault;
+
 enum GeometryField { kWidth, kHeight, kOutputWidth, kOutputHeight, kCodedWidth, kCodedHeight };
 
-// Reads an optional/required number field of the encode() input; returns an error text or "".
-std::string ReadNumber(const Napi::Object& o, const char* key, bool required, double min, double max,
-                       bool integer, double* out) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() && !required) return "";
-  if (!v.IsNumber()) return std::string("H264Encoder.encode: input.") + key + " must be a number";
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d < min || d > max || (integer && std::floor(d) != d)) {
-    return std::string("H264Encoder.encode: input.") + key + " is out of range (" +
-           v.ToString().Utf8Value() + ")";
-  }
-  *out = d;
-  return "";
-}
+constexpr const char* kEncode = "H264Encoder.encode: ";
 
 }  // namespace
 
@@ -60,11 +49,15 @@ void H264Encoder::Init(Napi::Env env, Napi::Object exports) {
 
 H264Encoder::H264Encoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<H264Encoder>(info) {
   Napi::Env env = info.Env();
-  if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "H264Encoder must be called with new");
-  opts_ = EncoderOptions::FromJs(env, info[0]);
+  if (!info.IsConstructCall()) throw Fault::ArgType("H264Encoder must be called with new").ToJs(env);
+  try {
+    opts_ = EncoderOptions::FromJs(info[0]);
+  } catch (const Fault& fault) {
+    fault.ThrowJs(env);
+  }
   std::string error;
   session_ = H264Session::Open(opts_, &fallbackReason_, &error);
-  if (!session_) throw JsError::Make(env, "EncoderError", "H264Encoder: " + error);
+  if (!session_) Fault::Named("EncoderError", "H264Encoder: " + error).ThrowJs(env);
   codecName_ = session_->codecName();
 }
 
@@ -75,99 +68,76 @@ H264Encoder::~H264Encoder() {
 
 void H264Encoder::ThrowIfClosed(Napi::Env env, const char* method) const {
   if (closed_) {
-    throw JsError::Make(env, "ClosedError", std::string("H264Encoder.") + method + ": the encoder is closed");
+    Fault::Closed(std::string("H264Encoder.") + method + ": the encoder is closed").ThrowJs(env);
   }
 }
 
+// src/native.ts checks the input first with clear messages; what stays here guards memory: the
+// picture must match the session's buffers and lie inside input.data, the seqlock inside its buffer.
 Napi::Value H264Encoder::Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closed_) return JsError::Rejected(env, "ClosedError", "H264Encoder.encode: the encoder is closed");
-  if (!info[0].IsObject()) {
-    return JsError::Rejected(env, "TypeError", "H264Encoder.encode: input must be an object");
-  }
-  Napi::Object in = info[0].As<Napi::Object>();
-
-  Napi::Value dataValue = in.Get("data");
-  const uint8_t* base = nullptr;
-  size_t length = 0;
-  if (!JsBytes::Get(dataValue, &base, &length)) {
-    return JsError::Rejected(env, "TypeError",
-                             "H264Encoder.encode: input.data must be an ArrayBuffer or a Uint8Array");
-  }
-
-  double width = 0, height = 0, stride = 0, offset = 0, ptsUs = 0;
-  for (const std::string& e :
-       {ReadNumber(in, "width", true, 1, 65535, true, &width),
-        ReadNumber(in, "height", true, 1, 65535, true, &height),
-        ReadNumber(in, "stride", true, 1, 1 << 30, true, &stride),
-        ReadNumber(in, "offset", false, 0, 9007199254740991.0, true, &offset),
-        ReadNumber(in, "ptsUs", true, -9007199254740991.0, 9007199254740991.0, false, &ptsUs)}) {
-    if (!e.empty()) return JsError::Rejected(env, "TypeError", e);
-  }
-  Napi::Value format = in.Get("format");
-  const std::string formatName = format.IsString() ? format.As<Napi::String>().Utf8Value() : "";
-  if (formatName != "bgrx" && formatName != "bgra") {
-    return JsError::Rejected(env, "TypeError", "H264Encoder.encode: input.format must be 'bgrx' or 'bgra'");
-  }
-  Napi::Value force = in.Get("forceKeyframe");
-  if (!force.IsUndefined() && !force.IsBoolean()) {
-    return JsError::Rejected(env, "TypeError", "H264Encoder.encode: input.forceKeyframe must be a boolean");
-  }
-  if (static_cast<int>(width) != opts_.width || static_cast<int>(height) != opts_.height) {
-    return JsError::Rejected(env, "TypeError",
-                             "H264Encoder.encode: input is " + std::to_string(static_cast<int>(width)) + "x" +
-                                 std::to_string(static_cast<int>(height)) + " but the encoder takes " +
-                                 std::to_string(opts_.width) + "x" + std::to_string(opts_.height) +
-                                 " (create a new encoder on resize)");
-  }
-  if (stride < width * 4) {
-    return JsError::Rejected(env, "TypeError", "H264Encoder.encode: input.stride is smaller than width * 4");
-  }
-  const double needed = offset + stride * (height - 1) + width * 4;
-  if (needed > static_cast<double>(length)) {
-    return JsError::Rejected(env, "TypeError",
-                             "H264Encoder.encode: input.data holds " + std::to_string(length) +
-                                 " bytes, the picture needs " + std::to_string(static_cast<int64_t>(needed)));
-  }
-  // Optional seqlock: { buffer: ArrayBuffer, byteOffset, expected: bigint } (see EncodeJob).
-  Napi::Value seqlock = in.Get("seqlock");
-  const uint64_t* sequence = nullptr;
-  uint64_t expectedSequence = 0;
-  Napi::Value seqlockBuffer = env.Undefined();
-  if (!seqlock.IsUndefined()) {
-    const char* bad =
-        "H264Encoder.encode: input.seqlock must be { buffer: ArrayBuffer, byteOffset: a multiple of 8 "
-        "within it, expected: bigint }";
-    if (!seqlock.IsObject()) return JsError::Rejected(env, "TypeError", bad);
-    Napi::Object lock = seqlock.As<Napi::Object>();
-    seqlockBuffer = lock.Get("buffer");
-    Napi::Value at = lock.Get("byteOffset");
-    Napi::Value expected = lock.Get("expected");
-    if (!seqlockBuffer.IsArrayBuffer() || !at.IsNumber() || !expected.IsBigInt()) {
-      return JsError::Rejected(env, "TypeError", bad);
-    }
-    Napi::ArrayBuffer ab = seqlockBuffer.As<Napi::ArrayBuffer>();
-    const double offsetAt = at.As<Napi::Number>().DoubleValue();
-    bool lossless = false;
-    expectedSequence = expected.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless || !std::isfinite(offsetAt) || offsetAt < 0 || std::floor(offsetAt) != offsetAt ||
-        static_cast<uint64_t>(offsetAt) % 8 != 0 || offsetAt + 8 > static_cast<double>(ab.ByteLength())) {
-      return JsError::Rejected(env, "TypeError", bad);
-    }
-    sequence = reinterpret_cast<const uint64_t*>(static_cast<const uint8_t*>(ab.Data()) +
-                                                 static_cast<size_t>(offsetAt));
-  }
-  if (busy_) {
-    return JsError::Rejected(env, "BusyError", "H264Encoder.encode: an encode or flush is already in flight");
-  }
-
+  if (closed_) return napi_kit::Rejected(env, Fault::Closed("H264Encoder.encode: the encoder is closed"));
+  const std::string what = std::string(kEncode) + "input";
   EncodeJob job;
-  job.sequence = sequence;
-  job.expectedSequence = expectedSequence;
-  job.data = base + static_cast<size_t>(offset);
-  job.stride = static_cast<int>(stride);
-  job.ptsUs = static_cast<int64_t>(std::llround(ptsUs));
-  job.forceKeyframe = force.IsBoolean() && force.As<Napi::Boolean>().Value();
+  Napi::Value dataValue;
+  Napi::Value seqlockBuffer = env.Undefined();
+  try {
+    Napi::Object in = napi_kit::ReadObject(info[0], what);
+    dataValue = in.Get("data");
+    const napi_kit::Bytes data = napi_kit::ReadBytes(dataValue, what + ".data");
+    const double width = napi_kit::ReadInteger(in.Get("width"), what + ".width", 1, 65535);
+    const double height = napi_kit::ReadInteger(in.Get("height"), what + ".height", 1, 65535);
+    const double stride = napi_kit::ReadInteger(in.Get("stride"), what + ".stride", 1, 1 << 30);
+    const Napi::Value offsetValue = in.Get("offset");
+    const double offset = offsetValue.IsUndefined()
+                              ? 0
+                              : napi_kit::ReadInteger(offsetValue, what + ".offset", 0, napi_kit::kMaxSafeInteger);
+    const double ptsUs =
+        napi_kit::ReadNumber(in.Get("ptsUs"), what + ".ptsUs", -napi_kit::kMaxSafeInteger, napi_kit::kMaxSafeInteger);
+    const std::string format = napi_kit::ReadString(in.Get("format"), what + ".format");
+    if (format != "bgrx" && format != "bgra") throw Fault::ArgValue(what + ".format must be 'bgrx' or 'bgra'");
+    const bool forceKeyframe = napi_kit::ReadBool(in.Get("forceKeyframe"), what + ".forceKeyframe", true);
+    if (static_cast<int>(width) != opts_.width || static_cast<int>(height) != opts_.height) {
+      throw Fault::ArgValue(what + " is " + std::to_string(static_cast<int>(width)) + "x" +
+                            std::to_string(static_cast<int>(height)) + " but the encoder takes " +
+                            std::to_string(opts_.width) + "x" + std::to_string(opts_.height) +
+                            " (create a new encoder on resize)");
+    }
+    // A picture that does not fit the bytes it comes with is a bad input (TypeError), like a
+    // wrong size: the description and its data disagree.
+    if (stride < width * 4) throw Fault::ArgValue(what + ".stride is smaller than width * 4");
+    const double needed = offset + stride * (height - 1) + width * 4;
+    if (needed > static_cast<double>(data.length)) {
+      throw Fault::ArgValue(what + ".data holds " + std::to_string(data.length) + " bytes, the picture needs " +
+                            std::to_string(static_cast<int64_t>(needed)));
+    }
+    // Optional seqlock: { buffer: ArrayBuffer, byteOffset, expected: bigint } (see EncodeJob).
+    Napi::Value seqlock = in.Get("seqlock");
+    if (!seqlock.IsUndefined()) {
+      const std::string bad = what + ".seqlock must be { buffer: ArrayBuffer, byteOffset: a multiple of 8 "
+                                    "within it, expected: bigint }";
+      if (!seqlock.IsObject()) throw Fault::ArgType(bad);
+      Napi::Object lock = seqlock.As<Napi::Object>();
+      seqlockBuffer = lock.Get("buffer");
+      Napi::Value expected = lock.Get("expected");
+      if (!seqlockBuffer.IsArrayBuffer() || !expected.IsBigInt()) throw Fault::ArgType(bad);
+      Napi::ArrayBuffer ab = seqlockBuffer.As<Napi::ArrayBuffer>();
+      const double at = napi_kit::ReadInteger(lock.Get("byteOffset"), what + ".seqlock.byteOffset", 0,
+                                              static_cast<double>(ab.ByteLength()) - 8);
+      bool lossless = false;
+      job.expectedSequence = expected.As<Napi::BigInt>().Uint64Value(&lossless);
+      if (!lossless || static_cast<uint64_t>(at) % 8 != 0) throw Fault::ArgValue(bad);
+      job.sequence =
+          reinterpret_cast<const uint64_t*>(static_cast<const uint8_t*>(ab.Data()) + static_cast<size_t>(at));
+    }
+    if (busy_) throw Fault::Named("BusyError", std::string(kEncode) + "an encode or flush is already in flight");
+    job.data = data.data + static_cast<size_t>(offset);
+    job.stride = static_cast<int>(stride);
+    job.ptsUs = static_cast<int64_t>(std::llround(ptsUs));
+    job.forceKeyframe = forceKeyframe;
+  } catch (const Fault& fault) {
+    return napi_kit::Rejected(env, fault);
+  }
   busy_ = true;
   framesIn_++;
   // The pixels and the seqlock's buffer stay referenced until the promise settles.
@@ -197,9 +167,9 @@ void H264Encoder::EncodeSettled(bool ok, const EncodedUnit& unit, const EncodeTi
 
 Napi::Value H264Encoder::Flush(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (closed_) return JsError::Rejected(env, "ClosedError", "H264Encoder.flush: the encoder is closed");
+  if (closed_) return napi_kit::Rejected(env, Fault::Closed("H264Encoder.flush: the encoder is closed"));
   if (busy_) {
-    return JsError::Rejected(env, "BusyError", "H264Encoder.flush: an encode or flush is already in flight");
+    return napi_kit::Rejected(env, Fault::Named("BusyError", "H264Encoder.flush: an encode or flush is already in flight"));
   }
   busy_ = true;
   auto* worker = new FlushWorker(env, this, Value());
@@ -216,9 +186,11 @@ void H264Encoder::FlushSettled() {
 Napi::Value H264Encoder::SetBitrate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ThrowIfClosed(env, "setBitrate");
-  const double bps = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(bps) || bps < 10000 || bps > 1e9 || std::floor(bps) != bps) {
-    throw Napi::TypeError::New(env, "H264Encoder.setBitrate: bps must be an integer in [10000, 1e9]");
+  double bps = 0;
+  try {
+    bps = napi_kit::ReadInteger(info[0], "H264Encoder.setBitrate: bps", 10000, 1e9);
+  } catch (const Fault& fault) {
+    fault.ThrowJs(env);
   }
   return Napi::Boolean::New(env, session_->SetBitrate(static_cast<int64_t>(bps)));
 }
@@ -226,9 +198,11 @@ Napi::Value H264Encoder::SetBitrate(const Napi::CallbackInfo& info) {
 Napi::Value H264Encoder::SetFps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ThrowIfClosed(env, "setFps");
-  const double fps = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : NAN;
-  if (!std::isfinite(fps) || fps < 1 || fps > 240) {
-    throw Napi::TypeError::New(env, "H264Encoder.setFps: fps must be a number in [1, 240]");
+  double fps = 0;
+  try {
+    fps = napi_kit::ReadNumber(info[0], "H264Encoder.setFps: fps", 1, 240);
+  } catch (const Fault& fault) {
+    fault.ThrowJs(env);
   }
   return Napi::Boolean::New(env, session_->SetFps(fps));
 }

@@ -1,7 +1,7 @@
 #include "h264-session.h"
 
 #include "ff-log.h"
-#include "js-error.h"
+#include "av-error.h"
 
 extern "C" {
 #include <libavutil/hwcontext.h>
@@ -125,7 +125,7 @@ std::unique_ptr<H264Session> H264Session::Open(const EncoderOptions& opts, std::
 }
 
 std::string H264Session::Describe(const char* call, int code, const std::string& logText) const {
-  std::string text = std::string(CodecNameOf(kind_)) + ": " + call + ": " + JsError::AvError(code);
+  std::string text = std::string(CodecNameOf(kind_)) + ": " + call + ": " + AvErrorText(code);
   if (!logText.empty()) text += ": " + logText;
   return text;
 }
@@ -135,7 +135,7 @@ bool H264Session::OpenVaapiFrames(std::string* error) {
   int ret = av_hwdevice_ctx_create(&hwDevice_, AV_HWDEVICE_TYPE_VAAPI, device, nullptr, 0);
   if (ret < 0) {
     *error = std::string("av_hwdevice_ctx_create(vaapi, ") + (device ? device : "default") +
-             "): " + JsError::AvError(ret);
+             "): " + AvErrorText(ret);
     return false;
   }
   hwFrames_ = av_hwframe_ctx_alloc(hwDevice_);
@@ -150,7 +150,7 @@ bool H264Session::OpenVaapiFrames(std::string* error) {
   frames->height = opts_.CodedHeight();
   ret = av_hwframe_ctx_init(hwFrames_);
   if (ret < 0) {
-    *error = "av_hwframe_ctx_init(vaapi NV12): " + JsError::AvError(ret);
+    *error = "av_hwframe_ctx_init(vaapi NV12): " + AvErrorText(ret);
     return false;
   }
   return true;
@@ -193,7 +193,7 @@ bool H264Session::SetCodecOptions(std::string* error) {
     const int ret = av_opt_set(ctx_->priv_data, o.key, o.value.c_str(), 0);
     if (ret < 0 && o.required) {
       *error = std::string(CodecNameOf(kind_)) + ": setting option " + o.key + "=" + o.value + ": " +
-               JsError::AvError(ret);
+               AvErrorText(ret);
       return false;
     }
   }

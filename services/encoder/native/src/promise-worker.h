@@ -3,7 +3,9 @@
 #pragma once
 
 #include <napi.h>
+#include <qemu_webrtc/napi_kit.h>
 
+#include <optional>
 #include <string>
 
 class PromiseWorker : public Napi::AsyncWorker {
@@ -18,7 +20,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   // Called from Execute() on failure (never SetError: the error needs a name).
   void Fail(const std::string& name, const std::string& message);
-  bool failed() const { return failed_; }
+  bool failed() const { return fault_.has_value(); }
   // JS thread, after Execute(): the resolved value.
   virtual Napi::Value Result(Napi::Env env) = 0;
   // JS thread, before settling (both outcomes): release the owner's busy state etc.
@@ -32,7 +34,5 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::ObjectReference stack_;
   Napi::ObjectReference owner_;
   Napi::Reference<Napi::Value> keepAlive_;
-  bool failed_ = false;
-  std::string errorName_;
-  std::string errorMessage_;
+  std::optional<napi_kit::Fault> fault_;
 };
