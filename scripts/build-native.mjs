@@ -39,9 +39,10 @@ const sourcesUnder = (dir) =>
         : [],
   );
 // The shared helper kit's headers count as sources too (packages/native-kit/include).
+const nativeKitInclude = String(require('@qemu-webrtc/native-kit/include'));
 const sources = sourcesUnder(nativeDir).concat(
   [require.resolve('node-addon-api/package.json')],
-  sourcesUnder(require('@qemu-webrtc/native-kit/include')),
+  sourcesUnder(nativeKitInclude),
 );
 if (!force && existsSync(addon) && mtime(addon) >= Math.max(...sources.map(mtime))) process.exit(0);
 

@@ -7,6 +7,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// packages/common's build output (run `pnpm build` first).
+import { SUBJECT_TABLE } from '../packages/common/dist/src/subjects.js';
+import {
+  NATS_SERVICES,
+  NATS_PERMISSIONS,
+  natsAuthorizationConf,
+} from '../packages/common/dist/src/nats-permissions.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -68,14 +75,10 @@ function markdownTable(table) {
 
 /**
  * Each generated file's path (under `root`) and the text it must hold.
- * @returns {Promise<{ path: string; text: string }[]>}
+ * @returns {{ path: string; text: string }[]}
  */
-export async function subjectCopies(root = ROOT) {
-  const common = (/** @type {string} */ file) => import(join(root, 'packages/common/dist/src', file));
-  const { SUBJECT_TABLE } = await common('subjects.js');
-  const { NATS_SERVICES, NATS_PERMISSIONS, natsAuthorizationConf } = await common('nats-permissions.js');
-
-  const users = NATS_SERVICES.map((/** @type {string} */ name) => ({
+export function subjectCopies(root = ROOT) {
+  const users = NATS_SERVICES.map((name) => ({
     user: name,
     password: `$NATS_${name.toUpperCase()}_PASSWORD`,
     permissions: NATS_PERMISSIONS[name],
@@ -99,7 +102,7 @@ export async function subjectCopies(root = ROOT) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const check = process.argv.includes('--check');
   let stale = 0;
-  for (const { path, text } of await subjectCopies()) {
+  for (const { path, text } of subjectCopies()) {
     const now = readFileSync(path, 'utf8');
     if (now === text) continue;
     if (check) {
