@@ -300,7 +300,8 @@ export class PeerLink extends EventEmitter<Events> {
     let fds: number[];
     if (tail) {
       const signature = typeof message.signature === 'string' ? message.signature : '';
-      if (!signature.endsWith('ay')) throw new TypeError(`a tail needs a signature ending in ay`);
+      if (!signature.endsWith('ay'))
+        return Promise.reject(new TypeError('a tail needs a signature ending in ay'));
       [data, fds] = marshallMessage({ ...message, body: [...message.body, Buffer.alloc(0)] });
       // The empty array is the body's last 4 bytes (its length); the bytes follow it directly.
       data.writeUInt32LE(data.readUInt32LE(4) + tail.byteLength, 4);
