@@ -1,5 +1,5 @@
-import { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
+import { busConnectionEvents } from './dbus-next-internals.js';
 
 export type MessageBus = dbus.MessageBus;
 
@@ -40,6 +40,20 @@ export async function getAllProperties(
 
 /** Calls `onClosed` when the bus connection's stream ends (dbus-next does not report it). */
 export function onBusClosed(bus: MessageBus, onClosed: () => void): void {
-  const connection: unknown = Reflect.get(bus, '_connection');
-  if (connection instanceof EventEmitter) connection.once('end', onClosed);
+  busConnectionEvents(bus)?.once('end', onClosed);
+}
+
+/** `p`, or a rejection naming `what` when it takes over `ms` (a D-Bus call has no timeout of its own). */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new Error(`${what}: no reply in ${ms} ms`));
+      }, ms);
+    }),
+  ]).finally(() => {
+    clearTimeout(timer);
+  });
 }

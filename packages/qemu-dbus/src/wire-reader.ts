@@ -1,30 +1,8 @@
 // Reads binary D-Bus messages from our end of a peer-to-peer link (a usocket with fd passing), as
-// both capture's listener (QEMU calls it) and the test double of QEMU (it calls capture) need. It
-// uses dbus-next's wire decoding below its public API; dbus-next has no peer-to-peer mode of its own.
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-
-interface DBusBufferInstance {
-  fds: number[] | null;
-  align(power: number): void;
-  read(signature: string): unknown[];
-  readArray(elementType: unknown, length: number): unknown[];
-}
-type DBusBufferConstructor = new (
-  buffer: Buffer,
-  startPos: number,
-  endian: number,
-  fds: number[] | null,
-  options?: object,
-) => DBusBufferInstance;
-
-const DBusBuffer = require('dbus-next/lib/dbus-buffer.js') as DBusBufferConstructor;
-const headerSignature = require('dbus-next/lib/header-signature.json') as { child: unknown[] }[];
-const constants = require('dbus-next/lib/constants.js') as { headerTypeName: (string | null)[] };
-const marshallCompat = require('dbus-next/lib/marshall-compat.js') as {
-  messageToJsFmt(msg: { signature: string; body: unknown[] }): { body: unknown[] };
-};
+// PeerLink needs on either side. It uses dbus-next's wire decoding below its public API (through
+// dbus-next-internals.ts); dbus-next has no peer-to-peer mode of its own.
+import { DBusBuffer, bodyToJs, headerFieldName, headerFieldType } from './dbus-next-internals.js';
+import type { FdSocket } from './fd-socket.js';
 
 /** D-Bus message types (dbus specification). */
 export const MessageType = { methodCall: 1, methodReturn: 2, error: 3, signal: 4 } as const;
@@ -50,11 +28,6 @@ export interface WireMessage {
   bytes: number;
 }
 
-/** The part of usocket's socket the reader needs: bytes and fds read separately. */
-export interface FdSocket {
-  read(size?: number, fdSize?: number | null): Buffer | { data: Buffer | null; fds: number[] } | null;
-}
-
 /**
  * Returns a drain function: call it whenever the socket is readable; it hands every complete
  * message to `onMessage`, and calls `onError` (then stops) on a corrupt or oversized message.
@@ -62,7 +35,7 @@ export interface FdSocket {
  * with the tail of this one. `convertVariants` turns Variants in bodies into plain values.
  */
 export function createWireReader(
-  socket: FdSocket,
+  socket: Pick<FdSocket, 'read'>,
   onMessage: (message: WireMessage) => void,
   onError: (reason: string, fds: number[]) => void,
   opts: { convertVariants?: boolean } = {},
@@ -96,14 +69,11 @@ export function createWireReader(
       let message: WireMessage;
       try {
         const buf = new DBusBuffer(chunk.data, 0, LITTLE_ENDIAN, fds, { ayBuffer: true });
-        const raw = buf.readArray(headerSignature[0]?.child[0], fieldsLength) as [
-          number,
-          [unknown, [unknown]],
-        ][];
+        const raw = buf.readArray(headerFieldType, fieldsLength) as [number, [unknown, [unknown]]][];
         buf.align(3);
         const fields: Record<string, unknown> = {};
         for (const [code, [, [value]]] of raw) {
-          const name = constants.headerTypeName[code];
+          const name = headerFieldName[code];
           if (name) fields[name] = value;
         }
         const unixFds = typeof fields.unixFd === 'number' ? fields.unixFd : 0;
@@ -119,7 +89,7 @@ export function createWireReader(
         const signature = text(fields.signature);
         let body: unknown[] = signature !== '' ? buf.read(signature) : [];
         if (opts.convertVariants === true && signature !== '') {
-          body = marshallCompat.messageToJsFmt({ signature, body }).body;
+          body = bodyToJs(signature, body);
         }
         message = {
           type: h[1] ?? 0,

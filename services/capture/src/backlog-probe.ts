@@ -1,4 +1,4 @@
-import type { ListenerConnection } from './listener-connection.js';
+import type { PeerLink } from '@qemu-webrtc/qemu-dbus';
 
 /** How far behind QEMU capture reads a listener link. */
 export interface Backlog {
@@ -25,7 +25,7 @@ export class BacklogProbe {
    * `onMeasured(backlog)`: called with each ping's result.
    */
   constructor(
-    private readonly connection: ListenerConnection,
+    private readonly connection: PeerLink,
     intervalMs: number,
     private readonly handlers: {
       onWaiting?: (seconds: number) => void;

@@ -11,13 +11,12 @@ import {
   type PublishGate,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { IFACE, LISTENER_PATH, type QemuConsole } from '@qemu-webrtc/qemu-dbus';
+import { IFACE, LISTENER_PATH, PeerLink, type IncomingCall, type QemuConsole } from '@qemu-webrtc/qemu-dbus';
 import { BacklogProbe } from './backlog-probe.js';
 import { ConsoleSurface } from './console-surface.js';
 import type { DmabufReader } from './dmabuf-reader.js';
 import { FramePublisher } from './frame-publisher.js';
 import { LISTENER_METHODS, listenerIntrospection } from './listener-calls.js';
-import { ListenerConnection, type IncomingCall } from './listener-connection.js';
 import type { CaptureMetrics } from './metrics.js';
 import { closeFd } from './frame-copy.js';
 import { socketpair } from './native.js';
@@ -80,7 +79,7 @@ interface Events {
 export class ConsoleCapture extends EventEmitter<Events> {
   readonly surface = new ConsoleSurface();
   private readonly publisher: FramePublisher;
-  private readonly connection: ListenerConnection;
+  private readonly connection: PeerLink;
   private readonly backlog: BacklogProbe;
   /** QEMU shared its framebuffer on this link (Listener.Unix.Map, QEMU 9.2+). */
   private sawMap = false;
@@ -105,7 +104,8 @@ export class ConsoleCapture extends EventEmitter<Events> {
       ? [IFACE.listenerUnixMap, IFACE.listenerUnixScanoutDmabuf2]
       : [IFACE.listenerUnixScanoutDmabuf2];
     this.publisher = new FramePublisher(this.surface, { ...opts, consoleId: opts.console.id });
-    this.connection = new ListenerConnection(ourFd);
+    // We are the authenticating client and never send Hello; QEMU calls, we answer.
+    this.connection = PeerLink.connect(ourFd, { peerName: 'QEMU' });
     this.connection.on('call', (call) => {
       this.onCall(call);
     });

@@ -11,12 +11,11 @@ import {
   type Service,
 } from '@qemu-webrtc/common';
 import { removeOrphanRings } from '@qemu-webrtc/frame-ring';
-import { connectBus, onBusClosed, type MessageBus } from '@qemu-webrtc/qemu-dbus';
+import { QemuBusWatcher, type MessageBus } from '@qemu-webrtc/qemu-dbus';
 import type { CaptureConfig } from './config.js';
 import { DmabufReader } from './dmabuf-reader.js';
 import { isRingLabelOf } from './frame-publisher.js';
 import { CaptureMetrics } from './metrics.js';
-import { QemuPresence } from './qemu-presence.js';
 import { VmCapture } from './vm-capture.js';
 
 const INFO_REPUBLISH_MS = 5000;
@@ -26,18 +25,6 @@ const INFO_REPUBLISH_MS = 5000;
  */
 const REFRESH_MIN_INTERVAL_MS = 250;
 
-/** Resolves once the bus connection said Hello, rejects on the first error before that. */
-function openBus(address: string): Promise<MessageBus> {
-  return new Promise((resolve, reject) => {
-    const bus = connectBus(address);
-    bus.once('connect', () => resolve(bus));
-    bus.once('error', (error: unknown) => {
-      bus.disconnect();
-      reject(error instanceof Error ? error : new Error(String(error)));
-    });
-  });
-}
-
 /**
  * The capture service: one per QEMU VM. Waits for QEMU on the bus, captures its graphic consoles,
  * and starts over by itself when QEMU restarts.
@@ -45,8 +32,10 @@ function openBus(address: string): Promise<MessageBus> {
 export class CaptureService implements Service {
   readonly metrics = new CaptureMetrics();
   private readonly badInput: BadInputLog;
-  private bus: MessageBus | undefined;
+  private readonly watcher: QemuBusWatcher;
   private vm: VmCapture | undefined;
+  /** The VM being started for QEMU's latest arrival. */
+  private vmStarting: Promise<void> = Promise.resolve();
   private metricsServer: MetricsServer | undefined;
   private dmabufReader: DmabufReader | undefined;
   private infoTimer: NodeJS.Timeout | undefined;
@@ -62,6 +51,7 @@ export class CaptureService implements Service {
   ) {
     this.gate = new PublishGate(nc);
     this.badInput = new BadInputLog(logger.child({ component: 'bad-input' }));
+    this.watcher = this.watchQemu();
   }
 
   static async create(config: CaptureConfig, logger: Logger): Promise<CaptureService> {
@@ -104,56 +94,43 @@ export class CaptureService implements Service {
       },
     });
     this.infoTimer = setInterval(() => this.vm?.republish(), INFO_REPUBLISH_MS);
-    await this.connectBus();
+    // Started once the bus answered and QEMU, when there, is captured.
+    this.watcher.start();
+    await this.watcher.whenWatching();
+    await this.vmStarting;
   }
 
-  private async connectBus(): Promise<void> {
-    while (!this.destroyed) {
-      try {
-        this.bus = await openBus(this.config.DBUS_ADDRESS);
-        break;
-      } catch (error) {
-        this.logger.warn({ address: this.config.DBUS_ADDRESS, err: error }, 'D-Bus not reachable; retrying');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-    const bus = this.bus;
-    if (!bus) return;
-    // The bus daemon itself may go away (restarted, or the VM's host tidied up): start over.
-    const lost = (error?: unknown): void => {
-      if (this.bus !== bus) return;
-      this.bus = undefined;
+  /** Follows QEMU on the bus (which may itself go away: restarted, or the VM's host tidied up). */
+  private watchQemu(): QemuBusWatcher {
+    const address = this.config.DBUS_ADDRESS;
+    const watcher = new QemuBusWatcher({ address });
+    watcher.on('unreachable', (error) => {
+      this.logger.warn({ address, err: error }, 'D-Bus not reachable; retrying');
+    });
+    watcher.on('disconnected', (_bus, error) => {
       this.logger.warn({ err: error }, 'lost the D-Bus connection; reconnecting');
-      this.vm?.stop();
-      this.vm = undefined;
-      bus.disconnect();
-      if (!this.destroyed) setTimeout(() => void this.connectBus(), 1000);
-    };
-    bus.on('error', lost);
-    onBusClosed(bus, lost);
-    let presence: QemuPresence;
-    try {
-      presence = await QemuPresence.watch(bus);
-    } catch (error) {
-      lost(error);
-      return;
-    }
-    presence.on('up', () => {
-      if (this.bus === bus) void this.startVm(bus);
+      this.stopVm();
     });
-    presence.on('down', () => {
-      if (this.bus !== bus) return;
-      this.logger.warn('QEMU left the bus');
-      this.vm?.stop();
-      this.vm = undefined;
+    watcher.on('watching', (_bus, present) => {
+      if (!present) this.logger.info('waiting for QEMU on the bus');
     });
-    if (presence.present) await this.startVm(bus);
-    else this.logger.info('waiting for QEMU on the bus');
+    watcher.on('up', (bus, owner) => {
+      this.vmStarting = this.startVm(bus, owner);
+    });
+    watcher.on('down', (_bus, reason) => {
+      if (reason === 'qemu-left') this.logger.warn('QEMU left the bus');
+      this.stopVm();
+    });
+    return watcher;
   }
 
-  private async startVm(bus: MessageBus): Promise<void> {
+  private stopVm(): void {
     this.vm?.stop();
     this.vm = undefined;
+  }
+
+  private async startVm(bus: MessageBus, owner: string): Promise<void> {
+    this.stopVm();
     try {
       const vm = await VmCapture.start({
         bus,
@@ -168,8 +145,8 @@ export class CaptureService implements Service {
         badInput: this.badInput,
         logger: this.logger,
       });
-      // The bus may have gone while we started (its VM with it).
-      if (this.bus === bus && !this.destroyed) {
+      // The bus or QEMU may have gone while we started (its VM with it).
+      if (this.watcher.bus === bus && this.watcher.qemuOwner === owner && !this.destroyed) {
         this.vm = vm;
         this.removeOrphanRings(vm.vmId);
       } else vm.stop();
@@ -209,9 +186,8 @@ export class CaptureService implements Service {
     this.destroyed = true;
     clearInterval(this.infoTimer);
     clearTimeout(this.refreshTimer);
-    this.vm?.stop();
-    this.vm = undefined;
-    this.bus?.disconnect();
+    this.watcher.close();
+    this.stopVm();
     await this.dmabufReader?.close();
     this.badInput.close();
     await this.metricsServer?.close();

@@ -3,12 +3,10 @@ import dbus from 'dbus-next';
 import type { Logger } from '@qemu-webrtc/common';
 import {
   IFACE,
-  QEMU_BUS_NAME,
+  QemuBusWatcher,
   QemuConsole,
-  callMethod,
-  connectBus,
-  onBusClosed,
   readVmProperties,
+  withTimeout,
   type MessageBus,
 } from '@qemu-webrtc/qemu-dbus';
 import { ConsoleTarget, type ConsoleState } from './console-target.js';
@@ -16,11 +14,10 @@ import type { VmRoute } from './config.js';
 import { CallRunner } from './dbus-calls.js';
 import type { InputMetrics } from './metrics.js';
 
-const DBUS = { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: IFACE.dbus };
 const CONNECT_TIMEOUT_MS = 5000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 2000;
-/** Bus liveness check and console property refresh period. */
+/** Bus liveness check (Ping) period; the consoles' properties are re-read after each. */
 const WATCH_MS = 2000;
 
 interface VmLinkEvents {
@@ -30,56 +27,18 @@ interface VmLinkEvents {
   down: [];
 }
 
-/** Resolves once the bus connection said Hello; rejects on an error or a timeout before that. */
-function openBus(address: string, timeoutMs: number): Promise<MessageBus> {
-  return new Promise((resolve, reject) => {
-    const bus = connectBus(address);
-    const fail = (error: unknown): void => {
-      clearTimeout(timer);
-      bus.disconnect();
-      reject(error instanceof Error ? error : new Error(String(error)));
-    };
-    const timer = setTimeout(
-      () => fail(new Error(`no answer from ${address} in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    bus.once('connect', () => {
-      clearTimeout(timer);
-      bus.off('error', fail);
-      resolve(bus);
-    });
-    bus.once('error', fail);
-    // Errors after a failure (the socket closing) must not become uncaught 'error' events.
-    bus.on('error', () => undefined);
-  });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no reply in ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /**
- * One VM's D-Bus side: a bus connection (reconnected when the bus goes away), QEMU's presence on it
- * (followed through NameOwnerChanged), and its consoles with their size and mouse mode (followed
- * through PropertiesChanged, and re-read now and then).
+ * One VM's D-Bus side: QEMU on its bus (followed by a QemuBusWatcher: connection, presence, ping),
+ * and its consoles with their size and mouse mode (followed through PropertiesChanged, and re-read
+ * after each ping of the bus).
  */
 export class VmLink extends EventEmitter<VmLinkEvents> {
   readonly consoles = new Map<number, ConsoleTarget>();
   readonly calls: CallRunner;
-  private bus: MessageBus | undefined;
-  private qemuOwner = '';
+  private readonly watcher: QemuBusWatcher;
   /** Bumped whenever the bus or QEMU changes: async work of an older generation is dropped. */
   private generation = 0;
   private closed = false;
-  private watchTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryMs = RETRY_MIN_MS;
   private unreachableSaid = false;
 
   constructor(
@@ -90,6 +49,43 @@ export class VmLink extends EventEmitter<VmLinkEvents> {
   ) {
     super();
     this.calls = new CallRunner(metrics, callTimeoutMs);
+    this.watcher = new QemuBusWatcher({
+      address: route.address,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      retryMinMs: RETRY_MIN_MS,
+      retryMaxMs: RETRY_MAX_MS,
+      pingMs: WATCH_MS,
+      matchRules: [
+        `type='signal',interface='${IFACE.properties}',member='PropertiesChanged',path_namespace='/org/qemu/Display1'`,
+      ],
+    });
+    this.watcher.on('unreachable', (error) => {
+      // Said once at warn level, then quietly while it stays away.
+      this.logger[this.unreachableSaid ? 'debug' : 'warn'](
+        { address: this.route.address, err: error },
+        'VM bus not reachable; retrying',
+      );
+      this.unreachableSaid = true;
+    });
+    this.watcher.on('connected', (bus) => {
+      this.unreachableSaid = false;
+      this.metrics.busConnects.inc({ vm: this.id });
+      this.logger.info({ address: this.route.address }, 'connected to the VM bus');
+      bus.on('message', (msg: dbus.Message) => {
+        this.onMessage(bus, msg);
+      });
+    });
+    this.watcher.on('disconnected', (_bus, error) => {
+      this.logger.warn({ err: error }, 'lost the VM bus; reconnecting');
+      this.setOwnerGone();
+    });
+    this.watcher.on('down', (_bus, reason) => {
+      if (reason === 'qemu-left') this.setOwnerGone(); // 'bus-lost' follows 'disconnected'
+    });
+    this.watcher.on('up', (bus) => void this.loadConsoles(bus, ++this.generation));
+    this.watcher.on('alive', () => {
+      if (this.up && this.calls.inFlight === 0) for (const id of this.consoles.keys()) void this.refresh(id);
+    });
   }
 
   get id(): string {
@@ -101,97 +97,18 @@ export class VmLink extends EventEmitter<VmLinkEvents> {
     return this.consoles.size > 0;
   }
 
-  private isClosed(): boolean {
-    return this.closed;
-  }
-
   get busConnected(): boolean {
-    return this.bus !== undefined;
+    return this.watcher.bus !== undefined;
   }
 
   start(): void {
-    void this.connect();
-    this.watchTimer = setInterval(() => void this.watch(), WATCH_MS);
-  }
-
-  private async connect(): Promise<void> {
-    if (this.closed || this.bus) return;
-    let bus: MessageBus;
-    try {
-      bus = await openBus(this.route.address, CONNECT_TIMEOUT_MS);
-    } catch (error) {
-      // Said once at warn level, then quietly while it stays away.
-      this.logger[this.unreachableSaid ? 'debug' : 'warn'](
-        { address: this.route.address, err: error },
-        'VM bus not reachable; retrying',
-      );
-      this.unreachableSaid = true;
-      this.scheduleReconnect();
-      return;
-    }
-    if (this.isClosed()) {
-      bus.disconnect();
-      return;
-    }
-    this.bus = bus;
-    this.retryMs = RETRY_MIN_MS;
-    this.unreachableSaid = false;
-    this.metrics.busConnects.inc({ vm: this.id });
-    this.logger.info({ address: this.route.address }, 'connected to the VM bus');
-    bus.on('error', (error: unknown) => this.lost(bus, error));
-    onBusClosed(bus, () => this.lost(bus, new Error('bus connection closed')));
-    bus.on('message', (msg: dbus.Message) => this.onMessage(bus, msg));
-    try {
-      for (const rule of [
-        `type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${QEMU_BUS_NAME}'`,
-        `type='signal',interface='${IFACE.properties}',member='PropertiesChanged',path_namespace='/org/qemu/Display1'`,
-      ]) {
-        await withTimeout(
-          callMethod(bus, { ...DBUS, member: 'AddMatch', signature: 's', body: [rule] }),
-          CONNECT_TIMEOUT_MS,
-          'AddMatch',
-        );
-      }
-      const [owner] = await withTimeout(
-        callMethod(bus, { ...DBUS, member: 'GetNameOwner', signature: 's', body: [QEMU_BUS_NAME] }).catch(
-          () => [''],
-        ),
-        CONNECT_TIMEOUT_MS,
-        'GetNameOwner',
-      );
-      this.setOwner(bus, typeof owner === 'string' ? owner : '');
-    } catch (error) {
-      this.lost(bus, error);
-    }
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.connect();
-    }, this.retryMs);
-    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-  }
-
-  /** The bus connection failed or closed: forget QEMU, reconnect. */
-  private lost(bus: MessageBus, error: unknown): void {
-    if (this.bus !== bus) return;
-    this.logger.warn({ err: error }, 'lost the VM bus; reconnecting');
-    this.bus = undefined;
-    this.setOwnerGone();
-    bus.disconnect();
-    this.scheduleReconnect();
+    this.watcher.start();
   }
 
   private onMessage(bus: MessageBus, msg: dbus.Message): void {
-    if (bus !== this.bus || msg.type !== dbus.MessageType.SIGNAL) return;
-    if (msg.interface === IFACE.dbus && msg.member === 'NameOwnerChanged' && msg.body[0] === QEMU_BUS_NAME) {
-      this.setOwner(bus, String(msg.body[2]));
-      return;
-    }
+    if (bus !== this.watcher.bus || msg.type !== dbus.MessageType.SIGNAL) return;
     if (msg.interface !== IFACE.properties || msg.member !== 'PropertiesChanged') return;
-    if (msg.sender !== this.qemuOwner) return;
+    if (msg.sender !== this.watcher.qemuOwner) return;
     const id = /\/Console_(\d+)$/.exec(msg.path)?.[1];
     const target = id !== undefined ? this.consoles.get(Number(id)) : undefined;
     if (!target) return;
@@ -212,17 +129,10 @@ export class VmLink extends EventEmitter<VmLinkEvents> {
     }
   }
 
-  private setOwner(bus: MessageBus, owner: string): void {
-    if (owner === this.qemuOwner) return;
-    if (this.qemuOwner !== '') this.setOwnerGone();
-    this.qemuOwner = owner;
-    if (owner !== '') void this.loadConsoles(bus, ++this.generation);
-  }
-
+  /** QEMU or the bus went away: its consoles, and what was held on them, are gone. */
   private setOwnerGone(): void {
     this.generation++;
     const wasUp = this.up;
-    this.qemuOwner = '';
     this.consoles.clear();
     // Calls to the QEMU that left will never be answered: they no longer count as in flight.
     this.calls.linkDropped();
@@ -287,7 +197,7 @@ export class VmLink extends EventEmitter<VmLinkEvents> {
   /** Re-reads one console's size and mouse mode (after QEMU refused a pointer call). */
   private async refresh(id: number): Promise<void> {
     const target = this.consoles.get(id);
-    const bus = this.bus;
+    const bus = this.watcher.bus;
     if (!target || !bus) return;
     try {
       const state = await withTimeout(this.readState(new QemuConsole(bus, id)), WATCH_MS, 'refresh');
@@ -301,34 +211,13 @@ export class VmLink extends EventEmitter<VmLinkEvents> {
     }
   }
 
-  /** Checks the bus is alive (the daemon answers Ping) and refreshes the consoles' state. */
-  private async watch(): Promise<void> {
-    const bus = this.bus;
-    if (!bus || this.closed) return;
-    try {
-      await withTimeout(
-        callMethod(bus, { ...DBUS, interface: 'org.freedesktop.DBus.Peer', member: 'Ping' }),
-        WATCH_MS,
-        'Ping',
-      );
-    } catch (error) {
-      this.lost(bus, error);
-      return;
-    }
-    if (this.up && this.calls.inFlight === 0) for (const id of this.consoles.keys()) void this.refresh(id);
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.watchTimer);
-    clearTimeout(this.retryTimer);
+    this.watcher.close();
     this.generation++;
     this.consoles.clear();
     this.metrics.vmUp.set({ vm: this.id }, 0);
-    const bus = this.bus;
-    this.bus = undefined;
-    bus?.disconnect();
     await Promise.resolve();
   }
 }
