@@ -195,7 +195,7 @@ async function benchOurs(browser: Browser, width: number, height: number): Promi
     ],
     { env: { SIGNALING_TOKENS: `${TOKEN}:control`, LOG_LEVEL: 'warn' } },
   );
-  const nc = await connect({ servers: system.ready.natsUrl });
+  const nc = await connect(system.natsOptions());
   const page = await openPlayer(browser, system.baseUrl, system.ready.vmId, TOKEN);
   try {
     await waitFor(
