@@ -3,12 +3,9 @@
 // RESOURCE_FLUSH per guest frame, publishes the guest's frames one by one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'nats';
 import {
   countRingDumpMismatches,
-  DbusDaemon,
   GuestRingFrames,
-  NatsServer,
   isWholeFrame,
   QemuVm,
   TempDir,
@@ -17,6 +14,7 @@ import {
   type GuestStatus,
 } from '@qemu-webrtc/test-kit';
 import { CaptureProcess } from '../harness/capture-process.js';
+import { startBusAndNats } from '../harness/bus-and-nats.js';
 
 /**
  * The guest's status on QMP's screendump, once the screen has this size, shows the pattern and
@@ -112,14 +110,7 @@ test('virtio-gpu: capture publishes the guest frame after frame, a still frame e
   t.after(async () => {
     for (const fn of cleanups.reverse()) await fn();
   });
-  const dir = new TempDir();
-  cleanups.push(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  cleanups.push(() => bus.stop());
-  const nats = await NatsServer.start(dir);
-  cleanups.push(() => nats.stop());
-  const nc = await connect({ servers: nats.url });
-  cleanups.push(() => nc.close());
+  const { dir, bus, nats, nc } = await startBusAndNats((fn) => cleanups.push(fn));
   const watch = new GuestRingFrames(nc, dir.path);
   cleanups.push(() => watch.close());
   await nc.flush();

@@ -6,21 +6,12 @@
 // EncodedFrame carries the visible size.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'nats';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import {
-  DbusDaemon,
-  NatsServer,
-  QemuVm,
-  TempDir,
-  readGuestStatus,
-  waitFor,
-  yuv709,
-  type GuestScreenImage,
-} from '@qemu-webrtc/test-kit';
+import { QemuVm, readGuestStatus, waitFor, yuv709, type GuestScreenImage } from '@qemu-webrtc/test-kit';
 import { CaptureProcess } from '../harness/capture-process.js';
 import { createH264Decoder, EncoderProcess, type DecodedPicture } from '../harness/encoder-process.js';
+import { startBusAndNats } from '../harness/bus-and-nats.js';
 
 const { EncodedFrame } = qemu_webrtc.v1;
 const VM_ID = 'test-vm';
@@ -125,14 +116,7 @@ for (const [width, height] of [
     t.after(async () => {
       for (const fn of cleanups.reverse()) await fn();
     });
-    const dir = new TempDir();
-    cleanups.push(() => dir.remove());
-    const bus = await DbusDaemon.start(dir);
-    cleanups.push(() => bus.stop());
-    const nats = await NatsServer.start(dir);
-    cleanups.push(() => nats.stop());
-    const nc = await connect({ servers: nats.url });
-    cleanups.push(() => nc.close());
+    const { dir, bus, nats, nc } = await startBusAndNats((fn) => cleanups.push(fn));
 
     const decoder = createH264Decoder('i420');
     cleanups.push(() => decoder.close());

@@ -2,7 +2,7 @@
 // FrameReady and ConsoleInfo messages it publishes, and the ring-versus-screendump comparison.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { createLogger, readConfig, subjects } from '@qemu-webrtc/common';
 import { FrameRingReader } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
@@ -17,6 +17,7 @@ import {
 } from '@qemu-webrtc/test-kit';
 import { captureConfigShape } from '@qemu-webrtc/capture/config';
 import { CaptureService } from '@qemu-webrtc/capture/service';
+import { startBusAndNats } from '../../harness/bus-and-nats.js';
 
 const { FrameReady, ConsoleInfo } = qemu_webrtc.v1;
 
@@ -50,14 +51,7 @@ export async function setup(t: TestContext): Promise<Env> {
   t.after(async () => {
     for (const fn of cleanups.reverse()) await fn();
   });
-  const dir = new TempDir();
-  defer(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  defer(() => bus.stop());
-  const nats = await NatsServer.start(dir);
-  defer(() => nats.stop());
-  const nc = await connect({ servers: nats.url });
-  defer(() => nc.close());
+  const { dir, bus, nats, nc } = await startBusAndNats(defer);
   const frames: qemu_webrtc.v1.FrameReady[] = [];
   const infos: qemu_webrtc.v1.ConsoleInfo[] = [];
   const frameSub = nc.subscribe(subjects.frameReadyAll);

@@ -1,7 +1,7 @@
 // Shared by the encoder's pipeline tests: real nats-server, dbus-daemon, QEMU with the test guest,
 // capture in-process, and a record of every FrameReady (with a copy of its pixels) and EncodedFrame.
 import { join } from 'node:path';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { createLogger, readConfig, subjects } from '@qemu-webrtc/common';
 import { FrameRingReader } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
@@ -10,6 +10,7 @@ import { captureConfigShape } from '@qemu-webrtc/capture/config';
 import { CaptureService } from '@qemu-webrtc/capture/service';
 import { encoderConfigShape } from '@qemu-webrtc/encoder/config';
 import { EncoderService } from '@qemu-webrtc/encoder/service';
+import { startBusAndNats } from '../../harness/bus-and-nats.js';
 
 const { FrameReady, EncodedFrame } = qemu_webrtc.v1;
 
@@ -42,14 +43,7 @@ export class Pipeline {
     t: After,
     opts: { width: number; height: number; captureFps?: number },
   ): Promise<Pipeline> {
-    const dir = new TempDir();
-    t.after(() => dir.remove());
-    const bus = await DbusDaemon.start(dir);
-    t.after(() => bus.stop());
-    const nats = await NatsServer.start(dir);
-    t.after(() => nats.stop());
-    const nc = await connect({ servers: nats.url });
-    t.after(() => nc.close());
+    const { dir, bus, nats, nc } = await startBusAndNats((fn) => t.after(fn));
     const vm = await QemuVm.start(dir, { busAddress: bus.address, width: opts.width, height: opts.height });
     t.after(() => vm.stop());
     const capture = await CaptureService.create(

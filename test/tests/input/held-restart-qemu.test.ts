@@ -5,34 +5,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { connect } from 'nats';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { InputGate } from '@qemu-webrtc/signaling/input';
-import {
-  DbusDaemon,
-  ManagedProcess,
-  NatsServer,
-  QemuVm,
-  TempDir,
-  readGuestStatus,
-  waitFor,
-  type GuestStatus,
-} from '@qemu-webrtc/test-kit';
+import { ManagedProcess, QemuVm, readGuestStatus, waitFor, type GuestStatus } from '@qemu-webrtc/test-kit';
+import { startBusAndNats } from '../../harness/bus-and-nats.js';
 
 const { InputEvent } = qemu_webrtc.v1;
 const MAIN = fileURLToPath(import.meta.resolve('@qemu-webrtc/input/main'));
 const VM_ID = 'test-vm';
 
 test('keys held before input was killed are released when their viewer leaves', async (t) => {
-  const dir = new TempDir();
-  t.after(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  t.after(() => bus.stop());
-  const nats = await NatsServer.start(dir);
-  t.after(() => nats.stop());
-  const nc = await connect({ servers: nats.url });
-  t.after(() => nc.close());
+  const { dir, bus, nats, nc } = await startBusAndNats((fn) => t.after(fn));
   const vm = await QemuVm.start(dir, { busAddress: bus.address, width: 1024, height: 768 });
   t.after(() => vm.stop());
 

@@ -1,6 +1,6 @@
 // Shared by the input service's tests: real nats-server, dbus-daemon, QEMU with the test guest, the
 // input service in-process, and a NATS client that publishes InputEvents as signaling would.
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { createLogger, nowUs, readConfig, subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
@@ -15,6 +15,7 @@ import {
 } from '@qemu-webrtc/test-kit';
 import { inputConfigShape } from '@qemu-webrtc/input/config';
 import { InputService } from '@qemu-webrtc/input/service';
+import { startBusAndNats } from '../../harness/bus-and-nats.js';
 
 const { InputEvent } = qemu_webrtc.v1;
 export const VM_ID = 'test-vm';
@@ -41,14 +42,7 @@ export class InputHarness {
     t: After,
     opts: { env?: Record<string, string>; qemu?: QemuOptions } = {},
   ): Promise<InputHarness> {
-    const dir = new TempDir();
-    t.after(() => dir.remove());
-    const bus = await DbusDaemon.start(dir);
-    t.after(() => bus.stop());
-    const nats = await NatsServer.start(dir);
-    t.after(() => nats.stop());
-    const nc = await connect({ servers: nats.url });
-    t.after(() => nc.close());
+    const { dir, bus, nats, nc } = await startBusAndNats((fn) => t.after(fn));
     const vm = await QemuVm.start(dir, { busAddress: bus.address, width: 1024, height: 768, ...opts.qemu });
     t.after(() => vm.stop());
     const service = await InputService.create(

@@ -1,0 +1,28 @@
+// What most QEMU tests start before anything else: a private directory, a dbus-daemon for QEMU's
+// display and input, a nats-server, and a client of it.
+import { connect, type NatsConnection } from 'nats';
+import { DbusDaemon, NatsServer, TempDir } from '@qemu-webrtc/test-kit';
+
+export interface BusAndNats {
+  dir: TempDir;
+  bus: DbusDaemon;
+  nats: NatsServer;
+  nc: NatsConnection;
+}
+
+/**
+ * Starts them in that order, handing each one's teardown to `onCleanup` as soon as it is up (so a
+ * later failure still tears down what started). `onCleanup` is t.after, or a last-in-first-out list
+ * where the test's services must stop before NATS and the bus.
+ */
+export async function startBusAndNats(onCleanup: (fn: () => unknown) => void): Promise<BusAndNats> {
+  const dir = new TempDir();
+  onCleanup(() => dir.remove());
+  const bus = await DbusDaemon.start(dir);
+  onCleanup(() => bus.stop());
+  const nats = await NatsServer.start(dir);
+  onCleanup(() => nats.stop());
+  const nc = await connect({ servers: nats.url });
+  onCleanup(() => nc.close());
+  return { dir, bus, nats, nc };
+}
