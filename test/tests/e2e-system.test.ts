@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import {
+  guestStatusInPage,
   DbusDaemon,
   QemuVm,
   TempDir,
@@ -14,8 +15,6 @@ import {
   openPlayer,
   readGuestStatus,
   statusFromPage,
-  videoSize,
-  waitFor,
   type GuestStatus,
   type PlayerHooks,
   type QemuOptions,
@@ -36,17 +35,7 @@ function guestInPage(
   what: string,
   accept: (s: GuestStatus) => boolean = () => true,
 ): Promise<GuestStatus> {
-  return waitFor(
-    what,
-    async () => {
-      const size = await videoSize(page);
-      if (size.width !== WIDTH || size.height !== HEIGHT) return undefined;
-      const s = await statusFromPage(page);
-      return s && accept(s) ? s : undefined;
-    },
-    60_000,
-    200,
-  );
+  return guestStatusInPage(page, what, { size: { width: WIDTH, height: HEIGHT }, accept });
 }
 
 /** Frame numbers read from the page over `ms`: the first and last seen, and how many distinct. */

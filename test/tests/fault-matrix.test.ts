@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import {
+  guestStatusInPage,
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,
@@ -112,15 +113,7 @@ test('the page recovers from kill -9 of every service, nats-server and the bus; 
     return body.vms?.[VM_ID]?.up === true;
   };
   const guestShows = (p: Page, what: string, accept: (s: GuestStatus) => boolean): Promise<GuestStatus> =>
-    waitFor(
-      what,
-      async () => {
-        const s = await statusFromPage(p);
-        return s && accept(s) ? s : undefined;
-      },
-      30_000,
-      50,
-    );
+    guestStatusInPage(p, what, { accept, timeoutMs: 30_000, intervalMs: 50 });
 
   let typed = 0;
   /** Types the next key in the page; resolves with the ms until the guest showed it. */

@@ -13,13 +13,12 @@ import type { Page } from 'playwright-core';
 import { subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
+  guestStatusInPage,
   launchWebrtcChromium,
   metricSamples,
   metricValue,
   openPlayer,
   scrapeMetrics,
-  statusFromPage,
-  waitFor,
   type GuestStatus,
   type PlayerHooks,
 } from '@qemu-webrtc/test-kit';
@@ -407,16 +406,7 @@ test('hostile bus messages, sockets, WHEP requests and DataChannel input: nothin
     p: Page,
     what: string,
     accept: (s: GuestStatus) => boolean = () => true,
-  ): Promise<GuestStatus> =>
-    waitFor(
-      what,
-      async () => {
-        const s = await statusFromPage(p);
-        return s && accept(s) ? s : undefined;
-      },
-      30_000,
-      100,
-    );
+  ): Promise<GuestStatus> => guestStatusInPage(p, what, { accept, timeoutMs: 30_000, intervalMs: 100 });
   /** The page shows newer guest frames than it did, and a key typed in it reaches the guest. */
   async function stillPlays(after: string): Promise<void> {
     const a = await guest(page, `the guest after ${after}`);

@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { guestQemuArgs } from '@qemu-webrtc/demo-vm';
 import {
+  guestStatusInPage,
   DbusDaemon,
   ManagedProcess,
   QemuVm,
@@ -18,7 +19,6 @@ import {
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,
-  videoSize,
   waitFor,
 } from '@qemu-webrtc/test-kit';
 import { StartedSystem, startScriptPath } from '../harness/started-system.js';
@@ -172,17 +172,10 @@ test("the README's own-VM steps as written show the guest, under the VM's name",
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
   const page = await openPlayer(browser, system.baseUrl, 'readme-vm-1', TOKEN);
-  const status = await waitFor(
-    'the guest in the <video>',
-    async () => {
-      const size = await videoSize(page);
-      return size.width === 1024 && size.height === 768
-        ? ((await statusFromPage(page)) ?? undefined)
-        : undefined;
-    },
-    60_000,
-    250,
-  );
+  const status = await guestStatusInPage(page, 'the guest in the <video>', {
+    size: { width: 1024, height: 768 },
+    intervalMs: 250,
+  });
   await waitFor(
     'its frames to advance',
     async () => ((await statusFromPage(page))?.frame ?? 0) > status.frame,

@@ -14,6 +14,7 @@ import type { Page } from 'playwright-core';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
+  guestStatusInPage,
   DbusDaemon,
   ManagedProcess,
   QemuVm,
@@ -22,7 +23,6 @@ import {
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,
-  videoSize,
   waitFor,
   type GuestStatus,
   type QemuOptions,
@@ -50,17 +50,7 @@ function guestInPage(
   height: number,
   accept: (s: GuestStatus) => boolean,
 ): Promise<GuestStatus> {
-  return waitFor(
-    what,
-    async () => {
-      const size = await videoSize(page);
-      if (size.width !== width || size.height !== height) return undefined;
-      const s = await statusFromPage(page);
-      return s && accept(s) ? s : undefined;
-    },
-    90_000,
-    200,
-  );
+  return guestStatusInPage(page, what, { size: { width, height }, accept, timeoutMs: 90_000 });
 }
 
 /** The page shows this guest (`accept`) at this size, and then a later frame of it. */

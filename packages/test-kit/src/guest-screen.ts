@@ -163,6 +163,24 @@ export function readGuestStatus(
   };
 }
 
+/**
+ * The status blocks of a picture as the H.264 decoder gives it (4 bytes a pixel, BGRx or BGRA, rows
+ * unpadded); null as readGuestStatus.
+ */
+export function readDecodedGuestStatus(pic: {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}): GuestStatus | null {
+  return readGuestStatus({
+    data: pic.data,
+    width: pic.width,
+    height: pic.height,
+    stride: pic.width * 4,
+    layout: 'bgrx',
+  });
+}
+
 function isSpace(c: number | undefined): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0b || c === 0x0c || c === 0x0d;
 }

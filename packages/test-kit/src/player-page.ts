@@ -109,6 +109,37 @@ export function videoSize(page: Page): Promise<{ width: number; height: number }
 }
 
 /**
+ * Waits until the page's <video> shows a guest status that `accept` takes (default: any), with the
+ * picture at `size` when given (so a rendition or an old mode still in the video does not count);
+ * returns that status. `what` names the wait in the timeout's error.
+ */
+export function guestStatusInPage(
+  page: Page,
+  what: string,
+  opts: {
+    size?: { width: number; height: number };
+    accept?: (s: GuestStatus) => boolean;
+    timeoutMs?: number;
+    intervalMs?: number;
+  } = {},
+): Promise<GuestStatus> {
+  const { size, accept = () => true } = opts;
+  return waitFor(
+    what,
+    async () => {
+      if (size) {
+        const shown = await videoSize(page);
+        if (shown.width !== size.width || shown.height !== size.height) return undefined;
+      }
+      const s = await statusFromPage(page);
+      return s && accept(s) ? s : undefined;
+    },
+    opts.timeoutMs ?? 60_000,
+    opts.intervalMs ?? 200,
+  );
+}
+
+/**
  * What a user does with the start command's URL: opens it (the start page, listing the consoles),
  * clicks the console's link (`/view/VM/CONSOLE`) and watches; waits until the <video> shows the
  * guest (at `size` when given) and its frame numbers advance. Returns the page and both statuses.
@@ -124,18 +155,11 @@ export async function watchConsoleFromStartPage(
   const link = page.locator(`a[href^="${opts.consolePath}"]`);
   await link.waitFor({ timeout: 30_000 });
   await link.click();
-  const first = await waitFor(
-    'the guest in the <video>',
-    async () => {
-      const size = await videoSize(page);
-      const sized = opts.size
-        ? size.width === opts.size.width && size.height === opts.size.height
-        : size.width > 0;
-      return sized ? ((await statusFromPage(page)) ?? undefined) : undefined;
-    },
-    60_000,
-    250,
-  );
+  // Without a size, any picture: statusFromPage reads none from an empty <video>.
+  const first = await guestStatusInPage(page, 'the guest in the <video>', {
+    size: opts.size,
+    intervalMs: 250,
+  });
   const later = await waitFor(
     'its frames to advance',
     async () => {

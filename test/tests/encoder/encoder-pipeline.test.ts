@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { publishProto, subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { ManagedProcess, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
+import { readDecodedGuestStatus, ManagedProcess, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
 import { H264Decoder } from '@qemu-webrtc/encoder/native';
 import { Pipeline, lumaPsnr, nalTypes } from './pipeline-harness.js';
 
@@ -50,13 +50,7 @@ test('decoded video matches the guest (PSNR >= 35 dB), frame numbers advance, ID
     for (const pic of pictures) {
       assert.equal(pic.width, 1024);
       assert.equal(pic.height, 768);
-      const status = readGuestStatus({
-        data: pic.data,
-        width: pic.width,
-        height: pic.height,
-        stride: pic.width * 4,
-        layout: 'bgrx',
-      });
+      const status = readDecodedGuestStatus(pic);
       if (status) frameNumbers.push(status.frame);
       // Match each picture with its access unit by timestamp (a decoder may output later).
       const ofPicture = p.encoded.find((a) => a.ptsUs === pic.ptsUs);

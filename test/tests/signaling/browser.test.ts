@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  readDecodedGuestStatus,
   launchWebrtcChromium,
   openPlayer,
-  readGuestStatus,
   statusFromPage,
   waitFor,
   withToken,
@@ -153,13 +153,7 @@ test('Chromium plays the live console, input follows the token role, WHEP decode
     for (const u of client.depacketizer.units.slice(0, 20)) {
       for (const pic of await decoder.decode(u.data)) {
         assert.equal(pic.width, WIDTH);
-        const status = readGuestStatus({
-          data: pic.data,
-          width: pic.width,
-          height: pic.height,
-          stride: pic.width * 4,
-          layout: 'bgrx',
-        });
+        const status = readDecodedGuestStatus(pic);
         if (status) frames.push(status.frame);
       }
     }
