@@ -1,8 +1,10 @@
-// Helpers for the benchmarks (`pnpm bench`): percentiles, an aligned table on stdout, and results as
-// JSON under <repo>/.bench/ (git-ignored). Timings are reported, never asserted.
+// Helpers for the benchmarks (`pnpm bench`): what several start (nats-server and dbus-daemon, the
+// signaling process), percentiles, an aligned table on stdout, and results as JSON under
+// <repo>/.bench/ (git-ignored). Timings are reported, never asserted.
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DbusDaemon, ManagedProcess, NatsServer, type TempDir } from '@qemu-webrtc/test-kit';
 
 /** The repository root (this file runs from test/dist/bench/). */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -11,6 +13,36 @@ export const resultsDir = join(repoRoot, '.bench');
 /** A service's entry point, found through its package (test/package.json declares each service). */
 export function serviceMain(service: 'capture' | 'encoder' | 'input' | 'signaling'): string {
   return fileURLToPath(import.meta.resolve(`@qemu-webrtc/${service}/main`));
+}
+
+/**
+ * nats-server, then a dbus-daemon, in `dir`; each one's stop goes to `defer` as soon as it is up, so
+ * a bench that fails later still stops what started.
+ */
+export async function startNatsAndBus(
+  dir: TempDir,
+  defer: (fn: () => Promise<void> | void) => void,
+): Promise<{ nats: NatsServer; bus: DbusDaemon }> {
+  const nats = await NatsServer.start(dir);
+  defer(() => nats.stop());
+  const bus = await DbusDaemon.start(dir);
+  defer(() => bus.stop());
+  return { nats, bus };
+}
+
+/** The signaling service as its own process on `port`, ICE on loopback, logging warnings only. */
+export function signalingProcess(natsUrl: string, port: number, tokens: string): ManagedProcess {
+  return new ManagedProcess('signaling', process.execPath, [serviceMain('signaling')], {
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      SIGNALING_PORT: String(port),
+      SIGNALING_TOKENS: tokens,
+      ICE_BIND_ADDRESS: '127.0.0.1',
+      METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+    },
+  });
 }
 
 export type Cell = string | number | null;

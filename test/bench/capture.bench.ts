@@ -23,15 +23,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { ManagedProcess, QemuDisplayDouble, TempDir, waitFor } from '@qemu-webrtc/test-kit';
 import {
-  DbusDaemon,
-  ManagedProcess,
-  NatsServer,
-  QemuDisplayDouble,
-  TempDir,
-  waitFor,
-} from '@qemu-webrtc/test-kit';
-import { percentiles, printTable, serviceMain, round, writeResults, type Row } from './bench-kit.js';
+  percentiles,
+  printTable,
+  serviceMain,
+  round,
+  startNatsAndBus,
+  writeResults,
+  type Row,
+} from './bench-kit.js';
 
 const { FrameReady } = qemu_webrtc.v1;
 
@@ -230,10 +231,7 @@ async function main(): Promise<void> {
     () => rmSync(shmDir, { recursive: true, force: true }),
   ];
   try {
-    const nats = await NatsServer.start(dir);
-    cleanups.unshift(() => nats.stop());
-    const bus = await DbusDaemon.start(dir);
-    cleanups.unshift(() => bus.stop());
+    const { nats, bus } = await startNatsAndBus(dir, (fn) => cleanups.unshift(fn));
     const double = await QemuDisplayDouble.start({
       busAddress: bus.address,
       name: 'bench',

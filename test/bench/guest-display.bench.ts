@@ -12,7 +12,7 @@ import { connect } from 'nats';
 import type { GuestVideo } from '@qemu-webrtc/demo-vm';
 import { DbusDaemon, GuestRingFrames, NatsServer, QemuVm, TempDir, waitFor } from '@qemu-webrtc/test-kit';
 import { CaptureProcess } from '../harness/capture-process.js';
-import { cpuSeconds, printTable, round, writeResults, type Row } from './bench-kit.js';
+import { cpuSeconds, printTable, round, startNatsAndBus, writeResults, type Row } from './bench-kit.js';
 
 const WARMUP_MS = 1000;
 const MEASURE_MS = Number(process.env.BENCH_SECONDS ?? 5) * 1000;
@@ -96,10 +96,7 @@ async function main(): Promise<void> {
   const dir = new TempDir('qw-bench-');
   const cleanups: (() => Promise<void> | void)[] = [() => dir.remove()];
   try {
-    const nats = await NatsServer.start(dir);
-    cleanups.unshift(() => nats.stop());
-    const bus = await DbusDaemon.start(dir);
-    cleanups.unshift(() => bus.stop());
+    const { nats, bus } = await startNatsAndBus(dir, (fn) => cleanups.unshift(fn));
     const nc = await connect({ servers: nats.url });
     cleanups.unshift(() => nc.close());
     const watch = new GuestRingFrames(nc, dir.path);

@@ -33,9 +33,7 @@ import { IFACE } from '@qemu-webrtc/qemu-dbus';
 import { nowUs, subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
-  DbusDaemon,
   ManagedProcess,
-  NatsServer,
   QemuDisplayDouble,
   TempDir,
   freePort,
@@ -52,6 +50,8 @@ import {
   printTable,
   serviceMain,
   round,
+  signalingProcess,
+  startNatsAndBus,
   writeResults,
   type Row,
 } from './bench-kit.js';
@@ -392,10 +392,7 @@ async function main(): Promise<void> {
   const dir = new TempDir('qw-bench-');
   const cleanups: (() => Promise<void> | void)[] = [() => dir.remove()];
   try {
-    const nats = await NatsServer.start(dir);
-    cleanups.unshift(() => nats.stop());
-    const bus = await DbusDaemon.start(dir);
-    cleanups.unshift(() => bus.stop());
+    const { nats, bus } = await startNatsAndBus(dir, (fn) => cleanups.unshift(fn));
     const double = await QemuDisplayDouble.start({ busAddress: bus.address, name: VM_ID });
     cleanups.unshift(() => double.stop());
     const nc = await connect({ servers: nats.url });
@@ -465,17 +462,7 @@ async function main(): Promise<void> {
     const floodRows: Row[] = [];
     if (floodCases.length > 0) {
       const port = await freePort();
-      const signaling = new ManagedProcess('signaling', process.execPath, [serviceMain('signaling')], {
-        env: {
-          ...process.env,
-          NATS_URL: nats.url,
-          SIGNALING_PORT: String(port),
-          SIGNALING_TOKENS: `${TOKEN}:control`,
-          ICE_BIND_ADDRESS: '127.0.0.1',
-          METRICS_PORT: '0',
-          LOG_LEVEL: 'warn',
-        },
-      });
+      const signaling = signalingProcess(nats.url, port, `${TOKEN}:control`);
       cleanups.unshift(() => signaling.stop());
       // The console as capture announces it (no video is needed for input).
       const announce = (): void => {

@@ -24,7 +24,15 @@ import {
   freePort,
   waitFor,
 } from '@qemu-webrtc/test-kit';
-import { cpuSeconds, printTable, repoRoot, serviceMain, round, writeResults, type Row } from './bench-kit.js';
+import {
+  cpuSeconds,
+  printTable,
+  repoRoot,
+  round,
+  signalingProcess,
+  writeResults,
+  type Row,
+} from './bench-kit.js';
 import { loadAddon, makeFrames } from './guest-frames.js';
 
 const { ConsoleInfo, EncodedFrame } = qemu_webrtc.v1;
@@ -155,17 +163,7 @@ async function main(): Promise<void> {
     nats = await NatsServer.start(dir, { maxPayload: '8MB' });
     nc = await connect({ servers: nats.url });
     const port = await freePort();
-    const signaling = new ManagedProcess('signaling', process.execPath, [serviceMain('signaling')], {
-      env: {
-        ...process.env,
-        NATS_URL: nats.url,
-        SIGNALING_PORT: String(port),
-        SIGNALING_TOKENS: `${TOKEN}:view`,
-        ICE_BIND_ADDRESS: '127.0.0.1',
-        METRICS_PORT: '0',
-        LOG_LEVEL: 'warn',
-      },
-    });
+    const signaling = signalingProcess(nats.url, port, `${TOKEN}:view`);
     procs.push(signaling);
     const announce = (): void => {
       nc?.publish(
