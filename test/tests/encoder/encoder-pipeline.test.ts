@@ -6,7 +6,8 @@ import { publishProto, subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { readDecodedGuestStatus, ManagedProcess, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
 import { H264Decoder } from '@qemu-webrtc/encoder/native';
-import { Pipeline, lumaPsnr, nalTypes } from './pipeline-harness.js';
+import { nalTypes } from './annex-b.js';
+import { Pipeline, lumaPsnr } from './pipeline-harness.js';
 
 const encoderMain = new URL(import.meta.resolve('@qemu-webrtc/encoder/main')).pathname;
 

@@ -15,6 +15,7 @@ import {
   type EncodeInput,
   type H264EncoderOptions,
 } from '@qemu-webrtc/encoder/native';
+import { nalTypes } from './annex-b.js';
 
 // This file, compiled or (with --enable-source-maps) as source.
 const thisFile = /h264-encoder\.test\.[jt]s:\d+/;
@@ -96,19 +97,12 @@ function lumaPsnr(
 }
 
 /** NAL unit types of an Annex B access unit (asserting it is Annex B). */
-function nalTypes(au: Uint8Array): number[] {
+function checkedNalTypes(au: Uint8Array): number[] {
   assert.ok(
     au[0] === 0 && au[1] === 0 && (au[2] === 1 || (au[2] === 0 && au[3] === 1)),
     'Annex B start code',
   );
-  const types: number[] = [];
-  for (let i = 0; i + 3 < au.length; i++) {
-    if (au[i] === 0 && au[i + 1] === 0 && au[i + 2] === 1) {
-      types.push((au[i + 3] ?? 0) & 0x1f);
-      i += 3;
-    }
-  }
-  return types;
+  return nalTypes(au);
 }
 
 /** profile_idc, constraint flags and level_idc of the first SPS in an access unit. */
@@ -195,7 +189,7 @@ describe('H264Encoder (libx264)', () => {
       const first = aus[0];
       assert.ok(first);
       assert.equal(first.keyframe, true);
-      const types = nalTypes(first.data);
+      const types = checkedNalTypes(first.data);
       for (const t of [7, 8, 5])
         assert.ok(types.includes(t), `NAL ${t} in the first AU (got ${types.join(',')})`);
       assert.ok(
@@ -271,17 +265,18 @@ describe('H264Encoder (libx264)', () => {
         assert.ok(au);
         results.push(au);
       }
-      const idr = results.map((au) => nalTypes(au.data).includes(5));
+      const idr = results.map((au) => checkedNalTypes(au.data).includes(5));
       assert.deepEqual(idr, [true, false, false, true, false, true, false]);
       assert.deepEqual(
         results.map((au) => au.keyframe),
         idr,
       );
       for (const i of [3, 5]) {
-        const types = nalTypes(results[i]?.data ?? new Uint8Array());
+        const types = checkedNalTypes(results[i]?.data ?? new Uint8Array());
         assert.ok(types.includes(7) && types.includes(8), `SPS/PPS repeated before IDR ${i}`);
       }
-      for (const i of [1, 2, 4, 6]) assert.ok(nalTypes(results[i]?.data ?? new Uint8Array()).includes(1));
+      for (const i of [1, 2, 4, 6])
+        assert.ok(checkedNalTypes(results[i]?.data ?? new Uint8Array()).includes(1));
       assert.equal(encoder.stats().keyframesOut, 3);
     } finally {
       encoder.close();

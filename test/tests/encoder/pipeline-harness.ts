@@ -154,15 +154,3 @@ export function lumaPsnr(
   const mse = se / (width * height);
   return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
 }
-
-/** NAL unit types present in an Annex B access unit. */
-export function nalTypes(au: Uint8Array): number[] {
-  const types: number[] = [];
-  for (let i = 0; i + 3 < au.length; i++) {
-    if (au[i] === 0 && au[i + 1] === 0 && au[i + 2] === 1) {
-      types.push((au[i + 3] ?? 0) & 0x1f);
-      i += 3;
-    }
-  }
-  return types;
-}
