@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import {
   guestStatusInPage,
-  DbusDaemon,
   QemuVm,
-  TempDir,
   launchWebrtcChromium,
   openPlayer,
   readGuestStatus,
@@ -20,6 +18,7 @@ import {
   type QemuOptions,
 } from '@qemu-webrtc/test-kit';
 import { StartedSystem } from '../harness/started-system.js';
+import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 const WIDTH = 1024;
 const HEIGHT = 768;
@@ -59,10 +58,7 @@ async function watchFrames(
 }
 
 test('the started system in Chromium: video, input, viewers, roles, encoder and QEMU restarts', async (t) => {
-  const dir = new TempDir();
-  t.after(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  t.after(() => bus.stop());
+  const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const qemuOptions: QemuOptions = {
     busAddress: bus.address,
     width: WIDTH,

@@ -3,13 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QemuConsole, VM_PATH, connectBus, readVmProperties } from '@qemu-webrtc/qemu-dbus';
-import { DbusDaemon, QemuVm, TempDir, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
+import { QemuVm, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
+import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 test('the test guest boots under QEMU -display dbus, counts frames and shows D-Bus key presses', async (t) => {
-  const dir = new TempDir();
-  t.after(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  t.after(() => bus.stop());
+  const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const vm = await QemuVm.start(dir, { busAddress: bus.address, width: 1024, height: 768 });
   t.after(() => vm.stop());
 

@@ -8,9 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  DbusDaemon,
   QemuVm,
-  TempDir,
   launchWebrtcChromium,
   openPlayer,
   readGuestStatus,
@@ -18,6 +16,7 @@ import {
   waitFor,
 } from '@qemu-webrtc/test-kit';
 import { StartedSystem } from '../harness/started-system.js';
+import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 const WIDTH = 1280;
 const HEIGHT = 720;
@@ -53,10 +52,7 @@ function metric(text: string, name: string, labels = ''): number {
 }
 
 test('QEMU 7.2 (no display flow control) at 1280x720 60 fps for 2 minutes: bounded memory, no growing lag, one warning', async (t) => {
-  const dir = new TempDir();
-  t.after(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  t.after(() => bus.stop());
+  const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const vm = await QemuVm.start(dir, { busAddress: bus.address, qemu: '7.2', width: WIDTH, height: HEIGHT });
   t.after(() => vm.stop());
   const qemuPid = vm.process.child.pid;

@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { guestQemuArgs } from '@qemu-webrtc/demo-vm';
 import {
   guestStatusInPage,
-  DbusDaemon,
   ManagedProcess,
   QemuVm,
   TempDir,
@@ -22,6 +21,7 @@ import {
   waitFor,
 } from '@qemu-webrtc/test-kit';
 import { StartedSystem, startScriptPath } from '../harness/started-system.js';
+import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 const TOKEN = 'start-checks-token';
 const FREE_PORTS = ['--port', '0', '--nats-port', '0', '--metrics-port', '0'];
@@ -71,10 +71,7 @@ test('a QMP socket: said plainly, no D-Bus authentication talk', async (t) => {
 });
 
 test('a D-Bus bus with no QEMU on it: the -display option to start QEMU with', async (t) => {
-  const dir = new TempDir();
-  t.after(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  t.after(() => bus.stop());
+  const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const address = `unix:path=${dir.join('bus.sock')}`;
   assert.ok(bus.address.startsWith(`${address},guid=`), bus.address);
   const line = refusal(['--vm', address, ...FREE_PORTS]);

@@ -15,10 +15,8 @@ import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
   guestStatusInPage,
-  DbusDaemon,
   ManagedProcess,
   QemuVm,
-  TempDir,
   freePort,
   launchWebrtcChromium,
   openPlayer,
@@ -28,6 +26,7 @@ import {
   type QemuOptions,
 } from '@qemu-webrtc/test-kit';
 import { StartedSystem } from '../harness/started-system.js';
+import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 const { FrameReady } = qemu_webrtc.v1;
 
@@ -88,10 +87,7 @@ function mappedRings(pid: number, ringDir: string): { names: string[]; deleted: 
 }
 
 test('a page plays on through three QEMU kills, two mode changes and a capture kill; only current rings remain', async (t) => {
-  const dir = new TempDir();
-  t.after(() => dir.remove());
-  const bus = await DbusDaemon.start(dir);
-  t.after(() => bus.stop());
+  const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const qemuOptions: QemuOptions = {
     busAddress: bus.address,
     width: WIDTH,
