@@ -22,7 +22,7 @@ export async function startDirAndBus(
 }
 
 /**
- * Starts them in that order, handing each one's teardown to `onCleanup` as soon as it is up (so a
+ * The directory, dbus-daemon, nats-server and a client of it, started in that order, handing each one's teardown to `onCleanup` as soon as it is up (so a
  * later failure still tears down what started). `onCleanup` is t.after, or a last-in-first-out list
  * where the test's services must stop before NATS and the bus.
  */
