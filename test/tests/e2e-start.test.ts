@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchWebrtcChromium, watchConsoleFromStartPage } from '@qemu-webrtc/test-kit';
+import { launchWebrtcChromium, processAlive, watchConsoleFromStartPage } from '@qemu-webrtc/test-kit';
 import { StartedSystem, startScriptPath } from '../harness/started-system.js';
 
 const WIDTH = 1024;
@@ -40,15 +40,6 @@ function udpAddressesOf(pid: number): string[] {
     }
   }
   return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test('start.mjs runs the demo VM, prints a URL that shows it, and stops everything on Ctrl-C', async (t) => {
@@ -96,7 +87,7 @@ test('start.mjs runs the demo VM, prints a URL that shows it, and stops everythi
     system.events.some((e) => e.event === 'stopped'),
     'it says it stopped',
   );
-  assert.deepEqual(started.filter(alive), [], 'no process it started is left');
+  assert.deepEqual(started.filter(processAlive), [], 'no process it started is left');
   assert.equal(
     system.process.output.split(token).length - 1,
     1,

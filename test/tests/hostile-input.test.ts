@@ -18,6 +18,7 @@ import {
   metricSamples,
   metricValue,
   openPlayer,
+  processAlive,
   scrapeMetrics,
   type GuestStatus,
   type PlayerHooks,
@@ -37,15 +38,6 @@ const CHILDREN = ['nats', 'dbus', 'demo-vm', ...SERVICES];
 const PENDING_SOCKETS_BOUND = 100;
 /** What the whole system may print while all of this goes on (warnings are rate-limited). */
 const LOG_BOUND_BYTES = 64 * 1024;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // --- a raw WebSocket client: what a hostile peer sends need not be what a library allows ---
 
@@ -692,7 +684,7 @@ test('hostile bus messages, sockets, WHEP requests and DataChannel input: nothin
   // Afterwards: nothing restarted, QEMU runs, every drop counted by reason.
   for (const [name, pid] of pids) {
     assert.equal(system.pidOf(name), pid, `${name} runs under the same pid`);
-    assert.ok(pid !== undefined && alive(pid), `${name} (${pid}) is alive`);
+    assert.ok(pid !== undefined && processAlive(pid), `${name} (${pid}) is alive`);
   }
   assert.deepEqual(
     system.events.filter((e) => e.event === 'exited'),
