@@ -4,37 +4,20 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { ManagedProcess, freePort } from '@qemu-webrtc/test-kit';
+// Types only: the decoder below is the addon loaded by path, not the service's checked wrapper.
+import type { DecodedPicture, H264Decoder, H264DecoderConstructor } from '@qemu-webrtc/encoder/native';
+
+export type { DecodedPicture, H264Decoder };
 
 /** The encoder's entry point and native addon, built by `pnpm build`. */
 export const encoderMainPath = fileURLToPath(import.meta.resolve('@qemu-webrtc/encoder/main'));
 export const encoderAddonPath = fileURLToPath(import.meta.resolve('@qemu-webrtc/encoder/addon'));
 
-/**
- * What services/encoder/src/native.ts says of a decoded picture. 'bgra': width * 4 bytes a row;
- * 'i420': the planes, rows packed: Y (width x height), U and V (ceil(width/2) x ceil(height/2)).
- */
-export interface DecodedPicture {
-  width: number;
-  height: number;
-  keyframe: boolean;
-  ptsUs: number;
-  data: Buffer;
-  colorSpace: string;
-  colorRange: string;
-}
-
-export interface H264Decoder {
-  decode(data: Uint8Array | ArrayBuffer, ptsUs?: number): Promise<DecodedPicture[]>;
-  close(): void;
-}
-
 /** libavcodec's H.264 decoder (the encoder addon's); 'bgra' converts with the stream's matrix. */
 export function createH264Decoder(format: 'bgra' | 'i420' = 'bgra', threads = 1): H264Decoder {
   if (!existsSync(encoderAddonPath))
     throw new Error(`encoder addon not built: ${encoderAddonPath} (run pnpm build)`);
-  const addon = createRequire(import.meta.url)(encoderAddonPath) as {
-    H264Decoder: new (options: { format: 'bgra' | 'i420'; threads: number }) => H264Decoder;
-  };
+  const addon = createRequire(import.meta.url)(encoderAddonPath) as { H264Decoder: H264DecoderConstructor };
   return new addon.H264Decoder({ format, threads });
 }
 
