@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import {
-  guestStatusInPage,
   QemuVm,
+  guestStatusInPage,
   launchWebrtcChromium,
   openPlayer,
   readGuestStatus,

@@ -10,11 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { guestQemuArgs } from '@qemu-webrtc/demo-vm';
 import {
-  guestStatusInPage,
   ManagedProcess,
   QemuVm,
   TempDir,
   freePort,
+  guestStatusInPage,
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,

@@ -14,10 +14,10 @@ import type { Page } from 'playwright-core';
 import { subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import {
-  guestStatusInPage,
   ManagedProcess,
   QemuVm,
   freePort,
+  guestStatusInPage,
   launchWebrtcChromium,
   openPlayer,
   statusFromPage,

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { publishProto, subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
-import { readDecodedGuestStatus, ManagedProcess, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
+import { ManagedProcess, readDecodedGuestStatus, readGuestStatus, waitFor } from '@qemu-webrtc/test-kit';
 import { H264Decoder } from '@qemu-webrtc/encoder/native';
 import { nalTypes } from './annex-b.js';
 import { Pipeline, lumaPsnr } from './pipeline-harness.js';

@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  readDecodedGuestStatus,
   launchWebrtcChromium,
   openPlayer,
+  readDecodedGuestStatus,
   statusFromPage,
   waitFor,
   withToken,
