@@ -163,3 +163,20 @@ void draw_init(const struct screen *s)
     make_texture();
     draw_static(s, 0);
 }
+
+void draw_head_static(const struct screen *s, uint32_t head, uint32_t colour)
+{
+    fill_rect(s, 0, 0, s->width, s->height, colour);
+    uint32_t w = s->width;
+    if (w >= MARKER_SIZE + 2 * MARKER_FRAME) {
+        fill_rect(s, w - (MARKER_SIZE + 2 * MARKER_FRAME), 0, MARKER_SIZE + 2 * MARKER_FRAME,
+                  MARKER_SIZE + 2 * MARKER_FRAME, GREY);
+        fill_rect(s, w - (MARKER_SIZE + MARKER_FRAME), MARKER_FRAME, MARKER_SIZE, MARKER_SIZE, BLACK);
+    }
+    fill_rect(s, 0, 0, PANEL_W, PANEL_H, BLACK);
+    struct cells c = {0};
+    put_bits(&c, 2, 2); /* sync: white, black */
+    put_bits(&c, head & 0xFFFF, 16);
+    put_bits(&c, 0, 24);
+    draw_cells(s, ROW_B_Y, &c);
+}

@@ -22,5 +22,8 @@ void draw_static(const struct screen *s, uint32_t frame);
 void draw_pattern_rows(const struct screen *s, uint32_t t, uint32_t y0, uint32_t y1);
 void draw_frame_counter(const struct screen *s, uint32_t frame);
 void draw_key_status(const struct screen *s); /* row B and the marker, from kbd */
+/* Another head's picture (second-head.c): `colour` everywhere, the marker frame with a black marker,
+ * the panel, row B with the head's number where head 0 has the last scancode (the rest 0). */
+void draw_head_static(const struct screen *s, uint32_t head, uint32_t colour);
 
 #endif

@@ -1,6 +1,7 @@
 #include "video.h"
 #include "io.h"
 #include "pci.h"
+#include "second-head.h"
 #include "virtio-gpu.h"
 
 #define VBE_INDEX 0x1CE
@@ -75,6 +76,8 @@ void video_set_mode(struct screen *s, uint32_t width, uint32_t height)
 void video_init(struct screen *s, uint32_t width, uint32_t height, uint32_t ram_end)
 {
     virtio = vgpu_init(ram_end);
+    if (virtio)
+        second_head_init(ram_end);
     if (!virtio)
         s->fb = (volatile uint32_t *)find_framebuffer();
     video_set_mode(s, width, height);
@@ -82,6 +85,9 @@ void video_init(struct screen *s, uint32_t width, uint32_t height, uint32_t ram_
 
 void video_present(const struct screen *s)
 {
-    if (virtio)
+    static uint32_t presents;
+    if (virtio) {
         vgpu_present(s);
+        second_head_present(presents++);
+    }
 }

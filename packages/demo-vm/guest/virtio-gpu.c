@@ -139,6 +139,8 @@ static volatile uint8_t *common;
 static volatile uint16_t *notify;
 static uint16_t avail_idx;
 static uint32_t resource, old_resource, scanout_pending;
+/* An error answer submit() lets through (0: none), for vgpu_scanout_start's probe. */
+static uint32_t tolerated;
 
 static void barrier(void) { __asm__ volatile("" ::: "memory"); }
 
@@ -231,7 +233,7 @@ static void submit(void)
     }
     barrier();
     for (uint32_t i = 0; i < batched; i++) {
-        if (responses[i].type != RESP_OK_NODATA) {
+        if (responses[i].type != RESP_OK_NODATA && responses[i].type != tolerated) {
             serial_puts("guest: virtio-gpu: ");
             serial_puts(command_name(requests[i].hdr.type));
             serial_puts(" answered ");
@@ -375,5 +377,58 @@ void vgpu_present(const struct screen *s)
     r = command(CMD_RESOURCE_FLUSH);
     r->flush.r = all;
     r->flush.resource_id = resource;
+    submit();
+}
+
+/* --- other scanouts (second-head.c): a resource of their own, in RAM at `fb` --- */
+
+#define RESP_ERR_INVALID_SCANOUT_ID 0x1202
+
+int vgpu_scanout_start(uint32_t scanout_id, uint32_t resource_id, uint32_t fb, uint32_t width, uint32_t height)
+{
+    struct gpu_rect all = {0, 0, width, height};
+    union gpu_request *r = command(CMD_RESOURCE_CREATE_2D);
+    r->create.resource_id = resource_id;
+    r->create.format = FORMAT_B8G8R8X8_UNORM;
+    r->create.width = width;
+    r->create.height = height;
+    r = command(CMD_RESOURCE_ATTACH_BACKING);
+    r->attach.resource_id = resource_id;
+    r->attach.nr_entries = 1;
+    r->attach.addr = fb;
+    r->attach.length = width * height * 4;
+    r = command(CMD_TRANSFER_TO_HOST_2D);
+    r->transfer.r = all;
+    r->transfer.resource_id = resource_id;
+    submit();
+    /* A scanout the device does not have answers INVALID_SCANOUT_ID: then there is no such head. */
+    r = command(CMD_SET_SCANOUT);
+    r->scanout.r = all;
+    r->scanout.scanout_id = scanout_id;
+    r->scanout.resource_id = resource_id;
+    tolerated = RESP_ERR_INVALID_SCANOUT_ID;
+    submit();
+    tolerated = 0;
+    if (responses[0].type != RESP_OK_NODATA) {
+        r = command(CMD_RESOURCE_UNREF);
+        r->unref.resource_id = resource_id;
+        submit();
+        return 0;
+    }
+    vgpu_scanout_flush(resource_id, 0, 0, width, height, width * 4);
+    return 1;
+}
+
+void vgpu_scanout_flush(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width, uint32_t height,
+                        uint32_t stride)
+{
+    struct gpu_rect rect = {x, y, width, height};
+    union gpu_request *r = command(CMD_TRANSFER_TO_HOST_2D);
+    r->transfer.r = rect;
+    r->transfer.offset = (uint64_t)y * stride + x * 4;
+    r->transfer.resource_id = resource_id;
+    r = command(CMD_RESOURCE_FLUSH);
+    r->flush.r = rect;
+    r->flush.resource_id = resource_id;
     submit();
 }

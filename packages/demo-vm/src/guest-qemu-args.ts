@@ -23,15 +23,31 @@ export interface GuestQemuOptions {
   displayOptions?: string;
   /** The guest's ELF (default: the built one, guestKernelPath). */
   kernel?: string;
+  /**
+   * Display heads (default 1). More needs video 'virtio': `max_outputs=N` gives QEMU N graphic
+   * consoles, and the guest draws its second head on scanout 1 (guest/README.md, Heads).
+   */
+  heads?: number;
+}
+
+/** The `id` of the guest's virtio-gpu when it has several heads (QMP screendump's `device`). */
+export const GUEST_VIDEO_DEVICE_ID = 'video0';
+
+/** The `-device` value of the guest's virtio-gpu. */
+function virtioGpu(width: number, height: number, heads: number): string {
+  if (!Number.isInteger(heads) || heads < 1 || heads > 16)
+    throw new TypeError(`heads must be an integer from 1 to 16, not ${String(heads)}`);
+  const multi = heads > 1 ? `,id=${GUEST_VIDEO_DEVICE_ID},max_outputs=${heads}` : '';
+  return `virtio-gpu-pci${multi},xres=${width},yres=${height}`;
 }
 
 /** QEMU arguments (TCG, no defaults) that boot the test guest with its display. */
 export function guestQemuArgs(opts: GuestQemuOptions): string[] {
   const { width, height } = opts;
+  const heads = opts.heads ?? 1;
+  if (heads !== 1 && opts.video !== 'virtio') throw new TypeError("several heads need video 'virtio'");
   const video =
-    opts.video === 'virtio'
-      ? ['-vga', 'none', '-device', `virtio-gpu-pci,xres=${width},yres=${height}`]
-      : ['-vga', 'std'];
+    opts.video === 'virtio' ? ['-vga', 'none', '-device', virtioGpu(width, height, heads)] : ['-vga', 'std'];
   const display =
     opts.busAddress !== undefined
       ? [

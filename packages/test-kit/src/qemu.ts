@@ -1,5 +1,5 @@
 import { chownSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
-import { guestKernelPath, guestQemuArgs, type GuestVideo } from '@qemu-webrtc/demo-vm';
+import { GUEST_VIDEO_DEVICE_ID, guestKernelPath, guestQemuArgs, type GuestVideo } from '@qemu-webrtc/demo-vm';
 import { ManagedProcess, type RunAs } from './managed-process.js';
 import { qemuInstall, type QemuRelease } from './qemu-install.js';
 import { QmpClient } from './qmp.js';
@@ -15,6 +15,8 @@ export interface QemuOptions {
   video?: GuestVideo;
   /** Extra `-display dbus` suboptions, e.g. "gl=off". */
   displayOptions?: string;
+  /** Display heads (video 'virtio' only): QEMU's graphic consoles 0..heads-1. */
+  heads?: number;
   /** More QEMU arguments (devices). */
   extraArgs?: string[];
   /** Which QEMU: the system's (10, default) or bookworm's 7.2 (no display flow control). */
@@ -59,6 +61,7 @@ export class QemuVm {
         video: opts.video ?? 'vga',
         ...(opts.busAddress !== undefined ? { busAddress: opts.busAddress } : {}),
         ...(opts.displayOptions !== undefined ? { displayOptions: opts.displayOptions } : {}),
+        ...(opts.heads !== undefined ? { heads: opts.heads } : {}),
         // Another user may not reach the checkout: give it its own copy of the guest.
         ...(opts.runAs ? { kernel: copyGuest(dir) } : {}),
       }),
@@ -86,9 +89,12 @@ export class QemuVm {
     }
   }
 
-  /** The guest's screen as QEMU sees it. */
-  screendump(): ReturnType<QmpClient['screendump']> {
-    return this.qmp.screendump(this.dir.join(`screen-${process.hrtime.bigint()}.ppm`));
+  /** The guest's screen as QEMU sees it; `head`: that head of a several-head guest (QemuOptions.heads). */
+  screendump(head?: number): ReturnType<QmpClient['screendump']> {
+    return this.qmp.screendump(
+      this.dir.join(`screen-${process.hrtime.bigint()}.ppm`),
+      head !== undefined ? { device: GUEST_VIDEO_DEVICE_ID, head } : {},
+    );
   }
 
   /** What the guest wrote to its serial port so far (empty unless it failed). */

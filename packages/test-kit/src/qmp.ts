@@ -77,9 +77,12 @@ export class QmpClient {
     });
   }
 
-  /** The guest's screen as QEMU sees it (PPM through a file in `path`). */
-  async screendump(path: string): Promise<GuestScreenImage> {
-    await this.execute('screendump', { filename: path });
+  /**
+   * The guest's screen as QEMU sees it (PPM through a file in `path`); `device` and `head` choose
+   * another display than the first (QEMU takes `head` only with `device`).
+   */
+  async screendump(path: string, at: { device?: string; head?: number } = {}): Promise<GuestScreenImage> {
+    await this.execute('screendump', { filename: path, ...at });
     return parsePpm(await readFile(path));
   }
 
