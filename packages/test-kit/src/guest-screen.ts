@@ -253,3 +253,38 @@ export function countRingDumpMismatches(ring: GuestScreenImage, dump: GuestScree
   }
   return mismatches;
 }
+
+/**
+ * How far two pictures of the same size are apart, judged as a person would: the mean over
+ * `block`-pixel squares of the absolute difference of their average red, green and blue (0..255).
+ * Lossy copies (decoded H.264) of the same picture come out low, different pictures high; the
+ * guest's per-pixel noise averages out.
+ */
+export function blockMeanDifference(a: GuestScreenImage, b: GuestScreenImage, block = 16): number {
+  if (a.width !== b.width || a.height !== b.height)
+    throw new TypeError(`sizes differ: ${a.width}x${a.height} and ${b.width}x${b.height}`);
+  const ca = channelOffsets(a.layout);
+  const cb = channelOffsets(b.layout);
+  let total = 0;
+  let blocks = 0;
+  for (let y0 = 0; y0 + block <= a.height; y0 += block) {
+    for (let x0 = 0; x0 + block <= a.width; x0 += block) {
+      let [ar, ag, ab, br, bg, bb] = [0, 0, 0, 0, 0, 0];
+      for (let y = y0; y < y0 + block; y++) {
+        for (let x = x0; x < x0 + block; x++) {
+          const pa = y * a.stride + x * ca.bpp;
+          const pb = y * b.stride + x * cb.bpp;
+          ar += a.data[pa + ca.r] ?? 0;
+          ag += a.data[pa + ca.g] ?? 0;
+          ab += a.data[pa + ca.b] ?? 0;
+          br += b.data[pb + cb.r] ?? 0;
+          bg += b.data[pb + cb.g] ?? 0;
+          bb += b.data[pb + cb.b] ?? 0;
+        }
+      }
+      total += (Math.abs(ar - br) + Math.abs(ag - bg) + Math.abs(ab - bb)) / (3 * block * block);
+      blocks++;
+    }
+  }
+  return blocks === 0 ? 0 : total / blocks;
+}

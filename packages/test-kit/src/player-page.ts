@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './chromium.js';
-import { readGuestStatus, type GuestStatus } from './guest-screen.js';
+import { readGuestStatus, type GuestScreenImage, type GuestStatus } from './guest-screen.js';
 import { waitFor } from './wait.js';
 
 /** The guest's status rows and key marker all lie in its top 224 rows (packages/demo-vm/guest/README.md). */
@@ -24,6 +24,8 @@ export interface PlayerHooks {
     keyboardLocked: boolean;
     /** Key events not sent for want of a usable KeyboardEvent.code. */
     droppedKeys: number;
+    /** The console the page shows now. */
+    consoleId: number;
     sendRaw(text: string): void;
   };
 }
@@ -98,6 +100,33 @@ export async function statusFromPage(
     gw,
     Math.round((gh * shot.rows) / shot.h),
   );
+}
+
+/** The whole picture the page's <video> shows now (RGBA), or null while it shows none. */
+export async function videoPicture(page: Page): Promise<GuestScreenImage | null> {
+  const shot = await page.evaluate(() => {
+    const v = document.querySelector('video');
+    if (!v || v.videoWidth === 0 || v.videoHeight === 0) return null;
+    const canvas = document.createElement('canvas');
+    canvas.width = v.videoWidth;
+    canvas.height = v.videoHeight;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    if (!ctx) return null;
+    ctx.drawImage(v, 0, 0);
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    // Test-only transfer out of the page: playwright passes strings, not buffers.
+    let s = '';
+    for (let i = 0; i < data.length; i += 0x8000) s += String.fromCharCode(...data.subarray(i, i + 0x8000));
+    return { w: canvas.width, h: canvas.height, b64: btoa(s) };
+  });
+  if (!shot) return null;
+  return {
+    data: Buffer.from(shot.b64, 'base64'),
+    width: shot.w,
+    height: shot.h,
+    stride: shot.w * 4,
+    layout: 'rgba',
+  };
 }
 
 /** The size of the picture the page's <video> shows. */

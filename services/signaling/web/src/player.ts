@@ -7,6 +7,7 @@ import {
   tokenFragment,
   type Problem,
 } from './common.js';
+import { ConsoleSwitcher } from './console-switcher.js';
 import { CursorOverlay } from './cursor-overlay.js';
 import { InputCapture } from './input-capture.js';
 import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './protocol/browser-protocol.js';
@@ -28,11 +29,15 @@ const roleBadge = element('role', HTMLSpanElement);
 
 const [, , vmPart = '', consolePart = ''] = location.pathname.split('/');
 const vm = decodeURIComponent(vmPart);
-const consoleId = Number(consolePart);
+/** The console this page shows: from its URL, then from the console selector (no reload). */
+let consoleId = Number(consolePart);
 const token = pageToken();
 const rendition = new URLSearchParams(location.search).get('rendition') ?? undefined;
-element('title', HTMLSpanElement).textContent = `${vm} · console ${consoleId}`;
-document.title = `${vm}:${consoleId} · qemu-webrtc`;
+function showTitle(): void {
+  element('title', HTMLSpanElement).textContent = `${vm} · console ${consoleId}`;
+  document.title = `${vm}:${consoleId} · qemu-webrtc`;
+}
+showTitle();
 const home = element('home', HTMLAnchorElement);
 home.href = `/${tokenFragment(token)}`;
 
@@ -100,13 +105,19 @@ function fail(code: Problem, retry: boolean): void {
   else stopped = true;
 }
 
+/** Counts connect() calls: one overtaken by a newer (a console switch) while it awaits gives up. */
+let connects = 0;
+
 async function connect(): Promise<void> {
   session?.end('reconnect');
   session = undefined;
+  const generation = ++connects;
   if (attempt === 0) showOverlay('Connecting…');
   // Check the token and the console first: a WebSocket cannot tell us why it was refused.
   try {
     const list = await fetchConsoles(token);
+    if (generation !== connects) return;
+    switcher.show(list.consoles);
     const entry = list.consoles.find((c) => c.vmId === vm && c.consoleId === consoleId && c.graphic);
     if (!entry) {
       fail('unknown_console', true);
@@ -119,6 +130,7 @@ async function connect(): Promise<void> {
     consoleInfo = entry;
     input.setConsole(entry);
   } catch (error) {
+    if (generation !== connects) return;
     const unauthorized = error instanceof HttpError && error.status === 401;
     fail(unauthorized ? 'unauthorized' : 'server_unreachable', !unauthorized);
     return;
@@ -193,6 +205,38 @@ async function connect(): Promise<void> {
   session = s;
 }
 
+/** Shows another console of this VM in this page: a session for it, the URL follows (no reload). */
+function switchConsole(id: number, how: 'push' | 'none' = 'push'): void {
+  if (id === consoleId) return;
+  input.releaseAll();
+  const old = session;
+  session = undefined;
+  old?.end('switch');
+  consoleId = id;
+  consoleInfo = undefined;
+  switcher.consoleId = id;
+  if (how === 'push') {
+    history.pushState(null, '', `/view/${encodeURIComponent(vm)}/${id}${location.search}${location.hash}`);
+  }
+  showTitle();
+  window.clearTimeout(retryTimer);
+  attempt = 0;
+  stopped = false;
+  void connect();
+}
+const switcher = new ConsoleSwitcher(
+  element('console-select', HTMLSelectElement),
+  vm,
+  consoleId,
+  token,
+  switchConsole,
+);
+switcher.start();
+window.addEventListener('popstate', () => {
+  const id = Number(location.pathname.split('/')[3]);
+  if (Number.isInteger(id) && id >= 0) switchConsole(id, 'none');
+});
+
 video.addEventListener('playing', () => showOverlay(undefined));
 video.addEventListener('resize', () => cursor.draw());
 new ResizeObserver(() => cursor.draw()).observe(stage);
@@ -243,6 +287,14 @@ document.addEventListener('fullscreenchange', () => {
   },
   get console() {
     return consoleInfo;
+  },
+  /** The console this page shows now (its URL's, or the one picked since). */
+  get consoleId() {
+    return consoleId;
+  },
+  /** Shows another console of this VM, as the console selector does. */
+  switchConsole(id: number) {
+    switchConsole(id);
   },
   get inputOpen() {
     return inputChannel?.readyState === 'open';
