@@ -30,8 +30,11 @@ const TOKEN = 'heads-control-token';
 const HEAD0 = { width: 1024, height: 768 };
 /** Head 1: the guest's second head, a fixed 960x600 (packages/demo-vm/guest/README.md, Heads). */
 const HEAD1 = { width: 960, height: 600 };
-/** Row B of a head other than 0 carries its number where head 0 has the last scancode. */
-const headOf = (s: GuestStatus): number => s.scancode;
+/**
+ * Which head a status comes from: head 1's row B carries its number where head 0 has the last
+ * scancode, and no presses (head 0 shows scancode 0 until a key, and presses with any key).
+ */
+const headOf = (s: GuestStatus): number => (s.scancode === 1 && s.presses === 0 && s.held === 0 ? 1 : 0);
 /** Block-mean difference (0..255) under which a decoded picture counts as the same picture. */
 const SAME = 8;
 
@@ -62,6 +65,8 @@ test('two heads, two pages: each shows its own head, and a page switches heads w
     try {
       await start.goto(withToken(`${base}/`, TOKEN));
       for (const c of [0, 1]) await start.locator(`a[href^="/view/${VM_ID}/${c}#"]`).waitFor({ timeout: 30_000 });
+      const rows = await start.locator('#consoles tbody tr').allInnerTexts();
+      t.diagnostic(`console list: ${rows.map((r) => r.replaceAll('\t', ' | ')).join('; ')}`);
     } finally {
       await start.close();
     }
@@ -132,6 +137,22 @@ test('two heads, two pages: each shows its own head, and a page switches heads w
       assert.ok((own[head] ?? Infinity) < SAME, `page ${head} shows head ${head}: ${own[head]}`);
       assert.ok((other[head] ?? 0) > 4 * SAME, `page ${head} is not the other head: ${other[head]}`);
     }
+  });
+
+  await t.test("a key typed in head 1's page reaches the guest", async () => {
+    const page = pages[1];
+    assert.ok(page);
+    await page.waitForFunction(() => (window as PlayerHooks).qemuWebrtc?.inputOpen === true);
+    const before = readGuestStatus(await vm.screendump(0));
+    assert.ok(before);
+    await page.focus('#stage');
+    await page.keyboard.press('KeyA');
+    // Head 0 shows the guest's key state (the keyboard is the VM's, whichever head it came through).
+    const after = await waitFor('the key on head 0', async () => {
+      const s = readGuestStatus(await vm.screendump(0));
+      return s && s.presses > before.presses ? s : undefined;
+    });
+    assert.equal(after.scancode, 0x1e, 'the guest saw A (scancode 0x1e)');
   });
 
   await t.test('the console selector moves a page to the other head without a reload', async () => {
