@@ -158,7 +158,14 @@ try {
     const vm = start(
       'demo-vm',
       'qemu-system-x86_64',
-      guestQemuArgs({ name: 'demo', width: demo.width, height: demo.height, video: demo.video, busAddress }),
+      guestQemuArgs({
+        name: 'demo',
+        width: demo.width,
+        height: demo.height,
+        video: demo.video,
+        heads: demo.heads,
+        busAddress,
+      }),
     );
     // Neither QEMU nor capture comes back to a new bus by itself.
     bus.restartHooks.push(() => {
@@ -224,7 +231,7 @@ try {
   console.log(`
 qemu-webrtc is running (Ctrl-C stops everything):
   NATS         ${natsUrl}
-  VM           ${vmId} on ${busAddress}${demo ? `  (demo VM, ${demo.sizeText}, ${demo.video})` : ''}
+  VM           ${vmId} on ${busAddress}${demo ? `  (demo VM, ${demo.sizeText}, ${demo.video}${demo.heads > 1 ? `, ${demo.heads} heads` : ''})` : ''}
   metrics      capture http://127.0.0.1:${metricsPorts.capture}/metrics  encoder :${metricsPorts.encoder}  signaling :${metricsPorts.signaling}  input :${metricsPorts.input}
 
   ${generated ? `Open ${url}#token=${generated}\n  (a control token generated for this run: shown only here)` : `Open ${url}#token=<one of your SIGNALING_TOKENS>`}

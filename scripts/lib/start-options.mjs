@@ -22,6 +22,8 @@ export const HELP = `usage: bash scripts/start.sh [options]
   --demo-size WxH    the demo VM's resolution (default 1280x720)
   --demo-video KIND  the demo VM's display device: virtio (virtio-gpu, 60 fps) or vga
                      (default ${DEFAULT_DEMO_VIDEO})
+  --demo-heads N     the demo VM's display heads, 1 or 2 (default 1; 2 needs virtio: a second
+                     console, 960x600, with its own page)
   --rebuild          run setup and the build even when nothing changed (start.sh only)
 Fast start: start.sh runs scripts/setup.sh (packages, dependencies, build) only when something
 changed since the last setup finished: the sources (any file git tracks, the lockfile included),
@@ -70,6 +72,9 @@ export function readStartOptions() {
   if (videoText !== 'vga' && videoText !== 'virtio')
     fail(`--demo-video takes vga or virtio, got ${videoText}`);
   const video = /** @type {'vga' | 'virtio'} */ (videoText);
+  const heads = Number(values['demo-heads']);
+  if (heads !== 1 && heads !== 2) fail(`--demo-heads takes 1 or 2, got ${values['demo-heads']}`);
+  if (heads === 2 && video !== 'virtio') fail('--demo-heads 2 needs --demo-video virtio');
   const demo = values.vm === undefined;
   let maxFps = demo && video === 'vga' ? 30 : 60;
   if (values['max-fps'] !== undefined) {
@@ -84,7 +89,7 @@ export function readStartOptions() {
     vm: values.vm,
     vmId,
     demo: demo
-      ? { width: Number(size[1]), height: Number(size[2]), video, sizeText: values['demo-size'] }
+      ? { width: Number(size[1]), height: Number(size[2]), video, heads, sizeText: values['demo-size'] }
       : null,
     maxFps,
     maxFpsGiven: values['max-fps'] !== undefined,
@@ -102,6 +107,7 @@ function parseOptions() {
       'vm-id': { type: 'string' },
       'demo-size': { type: 'string', default: '1280x720' },
       'demo-video': { type: 'string', default: DEFAULT_DEMO_VIDEO },
+      'demo-heads': { type: 'string', default: '1' },
       port: { type: 'string', default: '8080' },
       'nats-port': { type: 'string', default: '4222' },
       'metrics-port': { type: 'string', default: '9101' },

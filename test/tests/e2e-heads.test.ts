@@ -64,7 +64,8 @@ test('two heads, two pages: each shows its own head, and a page switches heads w
     const start = await browser.newPage();
     try {
       await start.goto(withToken(`${base}/`, TOKEN));
-      for (const c of [0, 1]) await start.locator(`a[href^="/view/${VM_ID}/${c}#"]`).waitFor({ timeout: 30_000 });
+      for (const c of [0, 1])
+        await start.locator(`a[href^="/view/${VM_ID}/${c}#"]`).waitFor({ timeout: 30_000 });
       const rows = await start.locator('#consoles tbody tr').allInnerTexts();
       t.diagnostic(`console list: ${rows.map((r) => r.replaceAll('\t', ' | ')).join('; ')}`);
     } finally {
@@ -72,7 +73,10 @@ test('two heads, two pages: each shows its own head, and a page switches heads w
     }
   });
 
-  const pages = [await openPlayer(browser, base, VM_ID, TOKEN, 0), await openPlayer(browser, base, VM_ID, TOKEN, 1)];
+  const pages = [
+    await openPlayer(browser, base, VM_ID, TOKEN, 0),
+    await openPlayer(browser, base, VM_ID, TOKEN, 1),
+  ];
 
   await t.test('each page shows its own head, and its frames advance', async () => {
     for (const head of [0, 1] as const) {
@@ -102,12 +106,19 @@ test('two heads, two pages: each shows its own head, and a page switches heads w
           const truth = readGuestStatus(dump);
           assert.ok(truth, `QEMU shows the guest on head ${head}`);
           assert.equal(headOf(truth), head);
-          const seen = await waitFor(
-            `head ${head}'s frame ${truth.frame} in its page`,
-            async () =>
-              (await statusFromPage(page))?.frame === truth.frame ? ((await videoPicture(page)) ?? undefined) : undefined,
-            3000,
-          ).catch((error: unknown) => (attempt < 5 ? undefined : Promise.reject(error)));
+          let seen: GuestScreenImage | undefined;
+          try {
+            seen = await waitFor(
+              `head ${head}'s frame ${truth.frame} in its page`,
+              async () =>
+                (await statusFromPage(page))?.frame === truth.frame
+                  ? ((await videoPicture(page)) ?? undefined)
+                  : undefined,
+              3000,
+            );
+          } catch (error) {
+            if (attempt >= 5) throw error;
+          }
           if (seen) {
             dumps[head] = dump;
             shown[head] = seen;
@@ -166,6 +177,7 @@ test('two heads, two pages: each shows its own head, and a page switches heads w
     await select.selectOption('1');
     await headInPage(page, 1, 'head 1 in the page that showed head 0');
     t.diagnostic(`switch to head 1: ${Date.now() - t0} ms to its picture (upper bound: a loaded machine)`);
+    await page.locator('#overlay').waitFor({ state: 'hidden', timeout: 10_000 });
     assert.equal(await page.evaluate(() => (window as { sameDocument?: boolean }).sameDocument), true);
     assert.equal(new URL(page.url()).pathname, `/view/${VM_ID}/1`);
     assert.equal(await page.evaluate(() => (window as PlayerHooks).qemuWebrtc?.consoleId), 1);

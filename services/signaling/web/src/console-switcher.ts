@@ -55,9 +55,8 @@ export class ConsoleSwitcher {
 
   /** Fills the selector from a console list (any VM's; only this VM's graphic consoles count). */
   show(consoles: readonly ConsoleEntry[]): void {
-    const heads: Pick<ConsoleEntry, 'consoleId' | 'label' | 'width' | 'height' | 'running'>[] = consoles.filter(
-      (c) => c.vmId === this.vm && c.graphic,
-    );
+    const heads: Pick<ConsoleEntry, 'consoleId' | 'label' | 'width' | 'height' | 'running'>[] =
+      consoles.filter((c) => c.vmId === this.vm && c.graphic);
     if (!heads.some((c) => c.consoleId === this.current)) {
       // The page's own console is listed even when capture has not announced it (yet).
       heads.push({ consoleId: this.current, label: '', width: 0, height: 0, running: false });
