@@ -219,6 +219,7 @@ function switchConsole(id: number, how: 'push' | 'none' = 'push'): void {
     history.pushState(null, '', `/view/${encodeURIComponent(vm)}/${id}${location.search}${location.hash}`);
   }
   showTitle();
+  stage.focus(); // keys go to the guest again, not to the selector
   window.clearTimeout(retryTimer);
   attempt = 0;
   stopped = false;
