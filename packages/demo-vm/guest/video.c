@@ -85,9 +85,8 @@ void video_init(struct screen *s, uint32_t width, uint32_t height, uint32_t ram_
 
 void video_present(const struct screen *s)
 {
-    static uint32_t presents;
     if (virtio) {
         vgpu_present(s);
-        second_head_present(presents++);
+        second_head_present();
     }
 }

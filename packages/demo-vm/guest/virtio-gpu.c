@@ -384,7 +384,8 @@ void vgpu_present(const struct screen *s)
 
 #define RESP_ERR_INVALID_SCANOUT_ID 0x1202
 
-int vgpu_scanout_start(uint32_t scanout_id, uint32_t resource_id, uint32_t fb, uint32_t width, uint32_t height)
+int vgpu_scanout_start(uint32_t scanout_id, uint32_t resource_id, uint32_t fb, uint32_t width, uint32_t height,
+                       uint32_t old_resource_id)
 {
     struct gpu_rect all = {0, 0, width, height};
     union gpu_request *r = command(CMD_RESOURCE_CREATE_2D);
@@ -414,6 +415,10 @@ int vgpu_scanout_start(uint32_t scanout_id, uint32_t resource_id, uint32_t fb, u
         r->unref.resource_id = resource_id;
         submit();
         return 0;
+    }
+    if (old_resource_id) {
+        r = command(CMD_RESOURCE_UNREF);
+        r->unref.resource_id = old_resource_id;
     }
     vgpu_scanout_flush(resource_id, 0, 0, width, height, width * 4);
     return 1;

@@ -14,9 +14,11 @@ void vgpu_set_mode(struct screen *s, uint32_t width, uint32_t height);
 void vgpu_present(const struct screen *s);
 
 /* Another scanout (second-head.c): a resource of its own (id not used by the calls above) backed by
- * the RAM at fb, copied to the host and shown on scanout_id. Returns 0, having released it, when the
- * device has no such scanout (it answers INVALID_SCANOUT_ID); anything else failing halts. */
-int vgpu_scanout_start(uint32_t scanout_id, uint32_t resource_id, uint32_t fb, uint32_t width, uint32_t height);
+ * the RAM at fb, copied to the host and shown on scanout_id; then old_resource_id (0: none), the one
+ * shown before, is released. Returns 0, having released the new one, when the device has no such
+ * scanout (it answers INVALID_SCANOUT_ID); anything else failing halts. */
+int vgpu_scanout_start(uint32_t scanout_id, uint32_t resource_id, uint32_t fb, uint32_t width, uint32_t height,
+                       uint32_t old_resource_id);
 /* Copies a rectangle of such a resource to the host and flushes it (stride: bytes per row in RAM). */
 void vgpu_scanout_flush(uint32_t resource_id, uint32_t x, uint32_t y, uint32_t width, uint32_t height,
                         uint32_t stride);
