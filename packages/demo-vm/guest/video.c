@@ -85,3 +85,8 @@ void video_present(const struct screen *s)
     if (virtio)
         vgpu_present(s);
 }
+
+int video_display_hint(uint32_t *width, uint32_t *height)
+{
+    return virtio && vgpu_display_hint(width, height);
+}
