@@ -38,6 +38,7 @@ const built: Record<SubjectName, string[]> = {
   cursorPosition: [subjects.cursorPosition('vm-1', 2)],
   consoleRefresh: [subjects.consoleRefresh],
   input: [subjects.input('vm-1')],
+  uiInfoResult: [subjects.uiInfoResult('vm-1', 2)],
   encoded: [subjects.encoded(key)],
   keyframeRequest: [subjects.keyframeRequest(key)],
   encoderControl: [subjects.encoderControl(key)],
