@@ -94,7 +94,11 @@ test('the derived permissions let each service at exactly the rows that name it'
     assert.ok(NATS_PERMISSIONS.encoder.subscribe.includes(all), all);
   }
   assert.ok(NATS_PERMISSIONS.input.subscribe.includes(subjects.inputAll));
-  assert.deepEqual(NATS_PERMISSIONS.input.publish, [], 'input publishes nothing');
+  assert.deepEqual(
+    NATS_PERMISSIONS.input.publish,
+    [subjects.uiInfoResultAll],
+    'input publishes only what became of SetUIInfo hints',
+  );
 });
 
 test('input and cursor subjects parse back to what built them; anything else is undefined', () => {
