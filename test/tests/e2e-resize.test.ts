@@ -118,9 +118,9 @@ test('the guest follows the control page’s window; view-only changes nothing; 
       lastFrame = later.frame;
       const shown = await control.evaluate(
         ({ w, h, since }) =>
-          (window as Window & { videoSizes?: { at: number; width: number; height: number }[] }).videoSizes?.find(
-            (s) => s.width === w && s.height === h && s.at >= since,
-          )?.at,
+          (
+            window as Window & { videoSizes?: { at: number; width: number; height: number }[] }
+          ).videoSizes?.find((s) => s.width === w && s.height === h && s.at >= since)?.at,
         { w: area.width, h: area.height, since: t0 },
       );
       const follow = await followOf(control);
@@ -163,7 +163,9 @@ test('the guest follows the control page’s window; view-only changes nothing; 
         undefined,
         { timeout: 20_000 },
       );
-      await page.waitForFunction(() => document.querySelector('#toast')?.textContent.includes('cannot follow'));
+      await page.waitForFunction(() =>
+        document.querySelector('#toast')?.textContent.includes('cannot follow'),
+      );
       const follow = await followOf(page);
       assert.equal(follow?.notices.length, 1, 'said once');
       assert.deepEqual(await screenSize(vm), { width: 1280, height: 720 }, 'the VGA guest kept its mode');

@@ -143,7 +143,7 @@ export const SUBJECT_TABLE = {
     permission: 'qw.vm.*.input',
     publishers: {
       signaling:
-        'for viewers with the control role, and a `release_all` when such a viewer leaves; pointer motion coalesced, at most one motion message per viewer every 5 ms; `ui_info` (the player area) only from the control viewer that sets the console\'s size',
+        "for viewers with the control role, and a `release_all` when such a viewer leaves; pointer motion coalesced, at most one motion message per viewer every 5 ms; `ui_info` (the player area) only from the control viewer that sets the console's size",
     },
     subscribers: { input: 'the VM id in the subject must equal `vm_id`' },
   },
@@ -152,10 +152,12 @@ export const SUBJECT_TABLE = {
     message: 'UiInfoResult',
     permission: 'qw.vm.*.console.*.ui-info',
     publishers: {
-      input: 'once per `ui_info` it applied: applied, unsupported (QEMU refused), ignored (the size did not follow within 3 s), failed',
+      input:
+        'once per `ui_info` it applied: applied, unsupported (QEMU refused), ignored (the size did not follow within 3 s), failed',
     },
     subscribers: {
-      signaling: 'tells the viewer named in the body (a body naming another VM or console than its subject is dropped)',
+      signaling:
+        'tells the viewer named in the body (a body naming another VM or console than its subject is dropped)',
     },
   },
   encoded: {

@@ -180,7 +180,14 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
   private publishUiInfo(vmId: string, consoleId: number, r: UiInfoReport): void {
     if (this.destroyed || this.nc.isClosed()) return;
     this.logger[r.outcome === 'applied' ? 'debug' : 'info'](
-      { vm: vmId, console: consoleId, viewer: r.request.viewerId, outcome: r.outcome, w: r.request.width, h: r.request.height },
+      {
+        vm: vmId,
+        console: consoleId,
+        viewer: r.request.viewerId,
+        outcome: r.outcome,
+        w: r.request.width,
+        h: r.request.height,
+      },
       'SetUIInfo',
     );
     publishProto(this.nc, subjects.uiInfoResult(vmId, consoleId), qemu_webrtc.v1.UiInfoResult, {

@@ -56,8 +56,8 @@ test('applied when the console takes the size; hints during a call merge to the 
   s.size.height = 700;
   await until(() => s.reports.length > 0);
   assert.equal(s.reports.length, 1, 'only the newest hint is answered');
-  assert.equal(s.reports[0]?.outcome, 'applied');
-  assert.equal(s.reports[0]?.request.sequence, 3);
+  assert.equal(s.reports.at(0)?.outcome, 'applied');
+  assert.equal(s.reports.at(0)?.request.sequence, 3);
   s.setter.close();
 });
 
@@ -65,8 +65,8 @@ test('ignored when the size does not follow; unsupported on QEMU’s error', asy
   const s = setup(() => Promise.resolve(), 100);
   s.setter.request(req(1, 1024, 768));
   await until(() => s.reports.length > 0);
-  assert.equal(s.reports[0]?.outcome, 'ignored');
-  assert.equal(s.reports[0]?.consoleWidth, 1280);
+  assert.equal(s.reports.at(0)?.outcome, 'ignored');
+  assert.equal(s.reports.at(0)?.consoleWidth, 1280);
   const vga = setup(() =>
     Promise.reject(
       Object.assign(new Error('SetUIInfo is not supported'), { type: 'org.qemu.Display1.Error.Unsupported' }),
@@ -74,5 +74,5 @@ test('ignored when the size does not follow; unsupported on QEMU’s error', asy
   );
   vga.setter.request(req(1, 1024, 768));
   await until(() => vga.reports.length > 0);
-  assert.equal(vga.reports[0]?.outcome, 'unsupported');
+  assert.equal(vga.reports.at(0)?.outcome, 'unsupported');
 });

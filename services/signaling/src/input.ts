@@ -199,7 +199,12 @@ export class InputGate {
   }
 
   /** The InputEvent carrying this viewer's SetUIInfo hint (sizes already clamped). */
-  uiInfo(hint: { width: number; height: number; widthMm: number; heightMm: number }): qemu_webrtc.v1.IInputEvent {
+  uiInfo(hint: {
+    width: number;
+    height: number;
+    widthMm: number;
+    heightMm: number;
+  }): qemu_webrtc.v1.IInputEvent {
     return this.base(undefined, { uiInfo: hint });
   }
 

@@ -20,7 +20,8 @@ const OUTCOMES: Partial<Record<qemu_webrtc.v1.UiInfoOutcome, ResizeOutcome>> = {
   [UiInfoOutcome.UI_INFO_OUTCOME_FAILED]: 'failed',
 };
 
-const u32 = (v: number | null | undefined): number => (typeof v === 'number' && v >= 0 ? Math.min(v, 65_535) : 0);
+const u32 = (v: number | null | undefined): number =>
+  typeof v === 'number' && v >= 0 ? Math.min(v, 65_535) : 0;
 
 /**
  * Input's answers to SetUIInfo hints (`UiInfoResult`), each handed to the viewer it names, when that
@@ -41,7 +42,11 @@ export function subscribeUiInfoResults(deps: {
       const outcome = OUTCOMES[r.outcome];
       if (!bodyMatchesConsoleSubject(subject, r) || outcome === undefined) {
         deps.metrics.rejected.inc({ reason: 'bad_ui_info_result' });
-        deps.badInput.warn('bad_ui_info_result', { subject }, 'UiInfoResult does not fit its subject: dropped');
+        deps.badInput.warn(
+          'bad_ui_info_result',
+          { subject },
+          'UiInfoResult does not fit its subject: dropped',
+        );
         return;
       }
       const viewer = deps.viewers.get(r.viewerId);

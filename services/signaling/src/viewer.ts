@@ -184,7 +184,8 @@ export class Viewer extends EventEmitter<Events> {
       sendHint: (hint) => this.publishInput(this.gate.uiInfo(hint)),
       overruled: () => {
         const h = this.lastHint;
-        if (h) this.emit('resize', { outcome: 'other_viewer', ...size(h), consoleWidth: 0, consoleHeight: 0 });
+        if (h)
+          this.emit('resize', { outcome: 'other_viewer', ...size(h), consoleWidth: 0, consoleHeight: 0 });
       },
     };
     this.pc = new PeerConnection(opts.id, { ...ctx.rtc, disableAutoNegotiation: true });
