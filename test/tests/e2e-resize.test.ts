@@ -80,7 +80,7 @@ test('the guest follows the control page’s window; view-only changes nothing; 
   t.after(() => system.stop());
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
-  const control = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL);
+  const control = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL, 0, { followWindow: true });
   await watchVideoSizes(control);
   let lastFrame = -1;
 
@@ -135,7 +135,7 @@ test('the guest follows the control page’s window; view-only changes nothing; 
   }
 
   await t.test('a view-only page resizing changes nothing', async () => {
-    const viewer = await openPlayer(browser, system.baseUrl, VM_ID, VIEW);
+    const viewer = await openPlayer(browser, system.baseUrl, VM_ID, VIEW, 0, { followWindow: true });
     try {
       const before = await screenSize(vm);
       await viewer.setViewportSize({ width: 800, height: 600 });
@@ -155,7 +155,7 @@ test('the guest follows the control page’s window; view-only changes nothing; 
     await control.close(); // its session would come back after the restart with its own hint
     await vm.stop();
     vm = await QemuVm.start(dir, { busAddress: bus.address, width: 1280, height: 720, video: 'vga' });
-    const page = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL);
+    const page = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL, 0, { followWindow: true });
     try {
       await page.setViewportSize({ width: 1024, height: 768 });
       await page.waitForFunction(
