@@ -38,7 +38,7 @@ export function withToken(url: string, token: string): string {
  * Pages the kit opens keep the guest's mode unless asked (`followWindow`): tests that assert a
  * guest size must not have it changed by the page's window.
  */
-async function chooseFollowWindow(page: Page, follow: boolean): Promise<void> {
+export async function chooseFollowWindow(page: Page, follow: boolean): Promise<void> {
   await page.addInitScript(
     (mode) => localStorage.setItem('qemu-webrtc.follow-window', mode),
     follow ? 'follow' : 'keep',
