@@ -100,7 +100,22 @@ export type ClientMessage =
   | { type: 'watch'; vm: string; console: number; rendition?: string }
   | { type: 'answer'; sdp: string }
   | { type: 'candidate'; candidate: string; mid: string }
-  | { type: 'ping'; t: number };
+  | { type: 'ping'; t: number }
+  /**
+   * Control viewers that follow the window: the player area in device pixels and its physical size
+   * in mm, for QEMU's Console.SetUIInfo (the page debounces it). `resize_stop`: this viewer no
+   * longer asks (it keeps the guest's mode). View-only viewers are refused (`view_only`).
+   */
+  | { type: 'resize'; width: number; height: number; widthMm: number; heightMm: number }
+  | { type: 'resize_stop' };
+
+/**
+ * What became of a viewer's `resize`: `applied` (the console has that size now), `unsupported`
+ * (the display device cannot follow: std VGA), `ignored` (the guest kept its mode for a few
+ * seconds), `failed` (no answer from QEMU), `other_viewer` (another control viewer sets the size:
+ * the one that last sent input; signaling's README).
+ */
+export type ResizeOutcome = 'applied' | 'unsupported' | 'ignored' | 'failed' | 'other_viewer';
 
 /** What signaling sends. */
 export type ServerMessage =
@@ -112,6 +127,15 @@ export type ServerMessage =
   /** The link moved the viewer to another rendition. */
   | { type: 'rendition'; rendition: string }
   | { type: 'pong'; t: number; serverUs: number }
+  /** The outcome of this viewer's `resize` (sizes as asked after clamping, and the console's). */
+  | {
+      type: 'resize';
+      outcome: ResizeOutcome;
+      width: number;
+      height: number;
+      consoleWidth: number;
+      consoleHeight: number;
+    }
   | { type: 'closed'; reason: string }
   | { type: 'error'; code: ErrorCode; message: string; fatal: boolean };
 

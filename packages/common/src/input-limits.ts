@@ -9,3 +9,31 @@ export const MAX_INPUT_REL_DELTA = 10_000;
 export const MAX_INPUT_WHEEL_DELTA = 100_000;
 /** Touch slots a viewer may name: 0..MAX_INPUT_TOUCH_SLOT (QEMU's MaxSlots is checked per console). */
 export const MAX_INPUT_TOUCH_SLOT = 31;
+
+/**
+ * Console.SetUIInfo sizes (device pixels) are held within these bounds: QEMU passes them to the
+ * display device and on to the guest as is (0 disables the output; a guest may try to allocate
+ * whatever it is told).
+ */
+export const UI_INFO_MIN_WIDTH = 320;
+export const UI_INFO_MIN_HEIGHT = 200;
+export const UI_INFO_MAX_SIZE = 8192;
+/** Physical sizes (mm, QEMU takes them as u16); 0 means unknown. */
+export const UI_INFO_MAX_MM = 10_000;
+
+/** A SetUIInfo size held within the bounds above (integers; NaN becomes the minimum). */
+export function clampUiInfo(s: { width: number; height: number; widthMm: number; heightMm: number }): {
+  width: number;
+  height: number;
+  widthMm: number;
+  heightMm: number;
+} {
+  const clamp = (v: number, lo: number, hi: number): number =>
+    Number.isFinite(v) ? Math.min(hi, Math.max(lo, Math.round(v))) : lo;
+  return {
+    width: clamp(s.width, UI_INFO_MIN_WIDTH, UI_INFO_MAX_SIZE),
+    height: clamp(s.height, UI_INFO_MIN_HEIGHT, UI_INFO_MAX_SIZE),
+    widthMm: clamp(s.widthMm, 0, UI_INFO_MAX_MM),
+    heightMm: clamp(s.heightMm, 0, UI_INFO_MAX_MM),
+  };
+}

@@ -143,9 +143,22 @@ export const SUBJECT_TABLE = {
     permission: 'qw.vm.*.input',
     publishers: {
       signaling:
-        'for viewers with the control role, and a `release_all` when such a viewer leaves; pointer motion coalesced, at most one motion message per viewer every 5 ms',
+        "for viewers with the control role, and a `release_all` when such a viewer leaves; pointer motion coalesced, at most one motion message per viewer every 5 ms; `ui_info` (the player area) only from the control viewer that sets the console's size",
     },
     subscribers: { input: 'the VM id in the subject must equal `vm_id`' },
+  },
+  uiInfoResult: {
+    subject: 'qw.vm.<vm>.console.<c>.ui-info',
+    message: 'UiInfoResult',
+    permission: 'qw.vm.*.console.*.ui-info',
+    publishers: {
+      input:
+        'once per `ui_info` it applied: applied, unsupported (QEMU refused), ignored (the size did not follow within 3 s), failed',
+    },
+    subscribers: {
+      signaling:
+        'tells the viewer named in the body (a body naming another VM or console than its subject is dropped)',
+    },
   },
   encoded: {
     subject: 'qw.stream.<vm>.<c>.<rendition>.au',
@@ -224,6 +237,9 @@ export const subjects = {
   /** InputEvents for one VM. */
   input: (vmId: string): string => `qw.vm.${token(vmId, 'vm id')}.input`,
   inputAll: SUBJECT_TABLE.input.permission,
+  /** UiInfoResult: what became of a viewer's SetUIInfo hint. */
+  uiInfoResult: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.ui-info`,
+  uiInfoResultAll: SUBJECT_TABLE.uiInfoResult.permission,
   /** EncodedFrame access units of a stream. */
   encoded: (s: StreamKey): string => `${streamPrefix(s)}.au`,
   encodedAll: SUBJECT_TABLE.encoded.permission,

@@ -38,6 +38,7 @@ const built: Record<SubjectName, string[]> = {
   cursorPosition: [subjects.cursorPosition('vm-1', 2)],
   consoleRefresh: [subjects.consoleRefresh],
   input: [subjects.input('vm-1')],
+  uiInfoResult: [subjects.uiInfoResult('vm-1', 2)],
   encoded: [subjects.encoded(key)],
   keyframeRequest: [subjects.keyframeRequest(key)],
   encoderControl: [subjects.encoderControl(key)],
@@ -93,7 +94,11 @@ test('the derived permissions let each service at exactly the rows that name it'
     assert.ok(NATS_PERMISSIONS.encoder.subscribe.includes(all), all);
   }
   assert.ok(NATS_PERMISSIONS.input.subscribe.includes(subjects.inputAll));
-  assert.deepEqual(NATS_PERMISSIONS.input.publish, [], 'input publishes nothing');
+  assert.deepEqual(
+    NATS_PERMISSIONS.input.publish,
+    [subjects.uiInfoResultAll],
+    'input publishes only what became of SetUIInfo hints',
+  );
 });
 
 test('input and cursor subjects parse back to what built them; anything else is undefined', () => {

@@ -104,6 +104,21 @@ static uint32_t ram_end(uint32_t magic, const struct multiboot_info *mbi)
     return 0x100000u + (mbi->mem_upper << 10);
 }
 
+/* The display asked for another size (virtio-gpu: the host's window): take it, clamped like
+ * -append, as F12 does. */
+static void follow_display_hint(struct screen *s, uint32_t frame)
+{
+    uint32_t w, h;
+    if (!video_display_hint(&w, &h))
+        return;
+    clamp_size(&w, &h);
+    if (w == s->width && h == s->height)
+        return;
+    video_set_mode(s, w, h);
+    draw_static(s, frame);
+    video_present(s);
+}
+
 void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 {
     struct screen s;
@@ -138,5 +153,6 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
         draw_key_status(&s);
         draw_frame_counter(&s, frame);
         video_present(&s); /* virtio-gpu: the frame reaches the display now, whole */
+        follow_display_hint(&s, frame);
     }
 }

@@ -90,3 +90,8 @@ void video_present(const struct screen *s)
         second_head_present();
     }
 }
+
+int video_display_hint(uint32_t *width, uint32_t *height)
+{
+    return virtio && vgpu_display_hint(width, height);
+}

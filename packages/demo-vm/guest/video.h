@@ -20,4 +20,7 @@ void video_set_mode(struct screen *s, uint32_t width, uint32_t height);
  * virtio-gpu copies the frame to the host and flushes it. */
 void video_present(const struct screen *s);
 
+/* A mode the display asks for (virtio-gpu's display event; VBE has none): 1 and its size, else 0. */
+int video_display_hint(uint32_t *width, uint32_t *height);
+
 #endif

@@ -13,6 +13,7 @@
 #define PCI_CAP_VENDOR 0x09
 #define CAP_COMMON 1
 #define CAP_NOTIFY 2
+#define CAP_DEVICE 4 /* struct virtio_gpu_config: events_read, events_clear, num_scanouts */
 
 /* struct virtio_pci_common_cfg */
 #define COMMON_DEVICE_FEATURE_SELECT 0x00
@@ -143,6 +144,7 @@ static uint32_t resource, old_resource, scanout_pending;
 static uint32_t tolerated;
 
 static void barrier(void) { __asm__ volatile("" ::: "memory"); }
+static void wait_used(void);
 
 /* The RTC's seconds (CMOS register 0): a wall clock that needs no interrupts. Under TCG each
  * `pause` leaves QEMU's CPU loop, so counting polls says little about time. */
@@ -204,19 +206,10 @@ static const char *command_name(uint32_t type)
     }
 }
 
-/* Queues the batch (request, response descriptor pairs), notifies once, and polls the used ring
- * until the device has answered all of it; each answer must be OK_NODATA. */
-static void submit(void)
+/* Publishes avail_idx, notifies queue 0 and polls the used ring until the device has used
+ * everything up to it (or halts after ANSWER_TIMEOUT_S). */
+static void wait_used(void)
 {
-    uint16_t start = avail_idx;
-    for (uint32_t i = 0; i < batched; i++) {
-        desc[2 * i] = (struct vq_desc){(uint32_t)&requests[i], request_size(requests[i].hdr.type),
-                                       DESC_F_NEXT, (uint16_t)(2 * i + 1)};
-        desc[2 * i + 1] = (struct vq_desc){(uint32_t)&responses[i], sizeof responses[i], DESC_F_WRITE, 0};
-        responses[i].type = 0;
-        avail.ring[(uint16_t)(start + i) % QSIZE] = (uint16_t)(2 * i);
-    }
-    avail_idx = (uint16_t)(start + batched);
     barrier(); /* x86 keeps stores in order: the ring entries are visible before the index */
     avail.idx = avail_idx;
     barrier();
@@ -232,6 +225,22 @@ static void submit(void)
         __asm__ volatile("pause" ::: "memory");
     }
     barrier();
+}
+
+/* Queues the batch (request, response descriptor pairs), notifies once, and polls the used ring
+ * until the device has answered all of it; each answer must be OK_NODATA. */
+static void submit(void)
+{
+    uint16_t start = avail_idx;
+    for (uint32_t i = 0; i < batched; i++) {
+        desc[2 * i] = (struct vq_desc){(uint32_t)&requests[i], request_size(requests[i].hdr.type),
+                                       DESC_F_NEXT, (uint16_t)(2 * i + 1)};
+        desc[2 * i + 1] = (struct vq_desc){(uint32_t)&responses[i], sizeof responses[i], DESC_F_WRITE, 0};
+        responses[i].type = 0;
+        avail.ring[(uint16_t)(start + i) % QSIZE] = (uint16_t)(2 * i);
+    }
+    avail_idx = (uint16_t)(start + batched);
+    wait_used();
     for (uint32_t i = 0; i < batched; i++) {
         if (responses[i].type != RESP_OK_NODATA && responses[i].type != tolerated) {
             serial_puts("guest: virtio-gpu: ");
@@ -246,8 +255,8 @@ static void submit(void)
 }
 
 struct caps {
-    uint8_t common_bar, notify_bar, found;
-    uint32_t common_off, notify_off, notify_mult;
+    uint8_t common_bar, notify_bar, device_bar, found;
+    uint32_t common_off, notify_off, notify_mult, device_off;
 };
 
 /* Walks the vendor capabilities for the common and notify structures (the first of each). */
@@ -267,9 +276,76 @@ static void read_caps(const struct pci_dev *d, struct caps *c)
             c->notify_off = pci_read32(d, p + 8);
             c->notify_mult = pci_read32(d, p + 16);
             c->found |= 2;
+        } else if (id == PCI_CAP_VENDOR && type == CAP_DEVICE && !(c->found & 4)) {
+            c->device_bar = pci_read8(d, p + 4);
+            c->device_off = pci_read32(d, p + 8);
+            c->found |= 4;
         }
         p = pci_read8(d, p + 1) & 0xFC;
     }
+}
+
+/* --- the host's display hints (Console.SetUIInfo -> VIRTIO_GPU_EVENT_DISPLAY) --- */
+
+#define CMD_GET_DISPLAY_INFO 0x0100
+#define RESP_OK_DISPLAY_INFO 0x1101
+#define EVENT_DISPLAY 1
+#define MAX_SCANOUTS 16
+
+struct gpu_display_info {
+    struct gpu_hdr hdr;
+    struct {
+        struct gpu_rect r;
+        uint32_t enabled, flags;
+    } pmodes[MAX_SCANOUTS];
+};
+
+/* struct virtio_gpu_config in the device-specific capability: [0] events_read, [1] events_clear. */
+static volatile uint32_t *device_cfg;
+static struct gpu_hdr display_info_request;
+static volatile struct gpu_display_info display_info;
+
+static void display_events_init(const struct pci_dev *d, const struct caps *c, uint32_t ram_end)
+{
+    if (!(c->found & 4) || c->device_bar > 5)
+        return; /* no device configuration: hints are never read */
+    uint32_t base = pci_bar_address(d, c->device_bar, ram_end);
+    if (base)
+        device_cfg = (volatile uint32_t *)(base + c->device_off);
+}
+
+/* GET_DISPLAY_INFO on its own (its answer is not OK_NODATA, so not through submit()). */
+static void get_display_info(void)
+{
+    display_info_request = (struct gpu_hdr){0};
+    display_info_request.type = CMD_GET_DISPLAY_INFO;
+    display_info.hdr.type = 0;
+    uint16_t slot = avail_idx % QSIZE;
+    desc[0] = (struct vq_desc){(uint32_t)&display_info_request, sizeof display_info_request, DESC_F_NEXT, 1};
+    desc[1] = (struct vq_desc){(uint32_t)&display_info, sizeof display_info, DESC_F_WRITE, 0};
+    avail.ring[slot] = 0;
+    avail_idx++;
+    wait_used();
+    if (display_info.hdr.type != RESP_OK_DISPLAY_INFO) {
+        serial_puts("guest: virtio-gpu: GET_DISPLAY_INFO answered ");
+        serial_hex(display_info.hdr.type);
+        serial_puts("\n");
+        fail("virtio-gpu: command failed");
+    }
+}
+
+int vgpu_display_hint(uint32_t *width, uint32_t *height)
+{
+    if (!device_cfg || !(device_cfg[0] & EVENT_DISPLAY))
+        return 0;
+    /* Cleared before the query: a hint that comes meanwhile raises the event again. */
+    device_cfg[1] = EVENT_DISPLAY;
+    get_display_info();
+    if (!display_info.pmodes[0].enabled || !display_info.pmodes[0].r.width || !display_info.pmodes[0].r.height)
+        return 0;
+    *width = display_info.pmodes[0].r.width;
+    *height = display_info.pmodes[0].r.height;
+    return 1;
 }
 
 int vgpu_init(uint32_t ram_end)
@@ -282,7 +358,7 @@ int vgpu_init(uint32_t ram_end)
         serial_halt("virtio-gpu: the framebuffer needs more RAM (-m 34 or more)");
     struct caps c = {0};
     read_caps(&d, &c);
-    if (c.found != 3 || c.common_bar > 5 || c.notify_bar > 5)
+    if ((c.found & 3) != 3 || c.common_bar > 5 || c.notify_bar > 5)
         serial_halt("virtio-gpu: no virtio 1.0 capabilities");
     uint32_t common_base = pci_bar_address(&d, c.common_bar, ram_end);
     uint32_t notify_base = c.notify_bar == c.common_bar ? common_base : pci_bar_address(&d, c.notify_bar, ram_end);
@@ -291,6 +367,7 @@ int vgpu_init(uint32_t ram_end)
     /* Bus mastering: without it QEMU's DMA to and from our RAM fails. */
     pci_enable(&d, PCI_CMD_MEMORY | PCI_CMD_BUS_MASTER);
     common = (volatile uint8_t *)(common_base + c.common_off);
+    display_events_init(&d, &c, ram_end);
 
     set_common8(COMMON_STATUS, 0); /* reset */
     for (uint32_t n = 0; common8(COMMON_STATUS) != 0; n++)

@@ -10,6 +10,9 @@
 int vgpu_init(uint32_t ram_end);
 /* A new resource of width x height (cleared to black), shown from the next vgpu_present on. */
 void vgpu_set_mode(struct screen *s, uint32_t width, uint32_t height);
+/* The host asked for another mode (Console.SetUIInfo raised VIRTIO_GPU_EVENT_DISPLAY): reads the
+ * display info, clears the event, and gives scanout 0's size; 0 when there is no new hint. */
+int vgpu_display_hint(uint32_t *width, uint32_t *height);
 /* Copies the whole frame to the host and flushes it to the display. */
 void vgpu_present(const struct screen *s);
 

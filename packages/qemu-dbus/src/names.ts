@@ -17,3 +17,6 @@ export const IFACE = {
   properties: 'org.freedesktop.DBus.Properties',
   dbus: 'org.freedesktop.DBus',
 } as const;
+
+/** The error QEMU answers SetUIInfo with when the display device has no ui_info hook (std VGA). */
+export const QEMU_ERROR_UNSUPPORTED = 'org.qemu.Display1.Error.Unsupported';

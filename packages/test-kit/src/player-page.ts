@@ -35,6 +35,18 @@ export function withToken(url: string, token: string): string {
   return `${url}#${new URLSearchParams({ token }).toString()}`;
 }
 
+/**
+ * The player's "Fit VM to window" choice as its localStorage holds it (web/src/follow-window.ts).
+ * Pages the kit opens keep the guest's mode unless asked (`followWindow`): tests that assert a
+ * guest size must not have it changed by the page's window.
+ */
+export async function chooseFollowWindow(page: Page, follow: boolean): Promise<void> {
+  await page.addInitScript(
+    (mode) => localStorage.setItem('qemu-webrtc.follow-window', mode),
+    follow ? 'follow' : 'keep',
+  );
+}
+
 /** Opens the player of a console and waits until its <video> plays. */
 export async function openPlayer(
   browser: Browser,
@@ -42,9 +54,11 @@ export async function openPlayer(
   vmId: string,
   token: string,
   consoleId = 0,
+  opts: { followWindow?: boolean } = {},
 ): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
+  await chooseFollowWindow(page, opts.followWindow === true);
   await page.goto(withToken(`${baseUrl}/view/${encodeURIComponent(vmId)}/${consoleId}`, token));
   await page.waitForFunction(
     () => {
@@ -180,6 +194,7 @@ export async function watchConsoleFromStartPage(
 ): Promise<{ page: Page; first: GuestStatus; later: GuestStatus }> {
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
+  await chooseFollowWindow(page, false);
   await page.goto(url);
   const link = page.locator(`a[href^="${opts.consolePath}"]`);
   await link.waitFor({ timeout: 30_000 });

@@ -58,6 +58,12 @@ export class InputMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly uiInfo = new Counter({
+    name: 'input_ui_info_total',
+    help: 'Console.SetUIInfo hints by outcome (applied, unsupported, ignored, failed, superseded)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly mouseModeFallbacks = new Counter({
     name: 'input_mouse_mode_fallbacks_total',
     help: 'Pointer calls QEMU refused for the mouse mode (absolute <-> relative), then followed',

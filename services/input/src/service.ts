@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import {
   connectNats,
   drainNats,
+  publishProto,
   startMetricsServer,
   subjects,
   vmOfInputSubject,
@@ -11,10 +12,20 @@ import {
   type Service,
   type Subscription,
 } from '@qemu-webrtc/common';
+import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { InputConfig } from './config.js';
 import { InputMetrics } from './metrics.js';
 import { decodeInputEvent, type DropReason } from './validate.js';
 import { VmInput, type AppliedEvent } from './vm-input.js';
+import type { UiInfoReport } from './ui-info.js';
+
+const { UiInfoOutcome } = qemu_webrtc.v1;
+const UI_INFO_OUTCOMES: Record<UiInfoReport['outcome'], qemu_webrtc.v1.UiInfoOutcome> = {
+  applied: UiInfoOutcome.UI_INFO_OUTCOME_APPLIED,
+  unsupported: UiInfoOutcome.UI_INFO_OUTCOME_UNSUPPORTED,
+  ignored: UiInfoOutcome.UI_INFO_OUTCOME_IGNORED,
+  failed: UiInfoOutcome.UI_INFO_OUTCOME_FAILED,
+};
 
 /** Drops are logged at most once per reason in this period (a flood must not flood the log). */
 const DROP_LOG_MS = 10_000;
@@ -58,6 +69,7 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
         new VmInput(route, config, this.metrics, logger.child({ vm: route.id }), {
           dropped: (reason) => this.drop(reason),
           applied: (e) => this.emit('applied', e),
+          uiInfo: (vmId, consoleId, r) => this.publishUiInfo(vmId, consoleId, r),
         }),
       );
     }
@@ -163,6 +175,32 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
     } catch (error) {
       this.logger.error({ err: error, vm: v.event.vmId }, 'input event failed');
     }
+  }
+
+  private publishUiInfo(vmId: string, consoleId: number, r: UiInfoReport): void {
+    if (this.destroyed || this.nc.isClosed()) return;
+    this.logger[r.outcome === 'applied' ? 'debug' : 'info'](
+      {
+        vm: vmId,
+        console: consoleId,
+        viewer: r.request.viewerId,
+        outcome: r.outcome,
+        w: r.request.width,
+        h: r.request.height,
+      },
+      'SetUIInfo',
+    );
+    publishProto(this.nc, subjects.uiInfoResult(vmId, consoleId), qemu_webrtc.v1.UiInfoResult, {
+      vmId,
+      consoleId,
+      viewerId: r.request.viewerId,
+      sequence: r.request.sequence,
+      outcome: UI_INFO_OUTCOMES[r.outcome],
+      width: r.request.width,
+      height: r.request.height,
+      consoleWidth: r.consoleWidth,
+      consoleHeight: r.consoleHeight,
+    });
   }
 
   private drop(reason: DropReason): void {

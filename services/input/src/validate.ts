@@ -3,6 +3,7 @@ import {
   MAX_INPUT_REL_DELTA,
   MAX_INPUT_TOUCH_SLOT,
   MAX_INPUT_WHEEL_DELTA,
+  clampUiInfo,
   isSubjectToken,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
@@ -53,7 +54,9 @@ export type Action =
   | { kind: 'button'; button: QemuButton; down: boolean }
   | { kind: 'wheel'; dx: number; dy: number }
   | { kind: 'touch'; slot: number; phase: TouchPhaseName; x: number; y: number }
-  | { kind: 'releaseAll' };
+  | { kind: 'releaseAll' }
+  /** Console.SetUIInfo: sizes held within input-limits.ts's UI_INFO bounds. */
+  | { kind: 'uiInfo'; width: number; height: number; widthMm: number; heightMm: number };
 
 export type ActionKind = Action['kind'];
 
@@ -69,7 +72,7 @@ export interface ValidEvent {
 
 export type Validation = { ok: true; event: ValidEvent } | { ok: false; reason: DropReason; vmId?: string };
 
-const ONEOF = ['key', 'move', 'relative', 'button', 'wheel', 'touch', 'releaseAll'] as const;
+const ONEOF = ['key', 'move', 'relative', 'button', 'wheel', 'touch', 'releaseAll', 'uiInfo'] as const;
 
 /**
  * Decodes and checks one InputEvent from the wire. Nothing here knows the VM: its existence, its
@@ -174,6 +177,17 @@ function toAction(ev: qemu_webrtc.v1.IInputEvent): Action | DropReason {
     const ty = y ?? 0;
     if (!within(MAX_INPUT_COORD, tx, ty)) return 'out_of_range';
     return { kind: 'touch', slot: s, phase: name, x: tx, y: ty };
+  }
+  if (ev.uiInfo) {
+    const { width, height, widthMm, heightMm } = ev.uiInfo;
+    if (!finite(width, height, widthMm, heightMm)) return 'bad_number';
+    const w = width ?? 0;
+    const h = height ?? 0;
+    const wmm = widthMm ?? 0;
+    const hmm = heightMm ?? 0;
+    // Absurd values are refused; plausible ones are held within QEMU-safe bounds.
+    if (!within(MAX_INPUT_COORD, w, h, wmm, hmm) || w === 0 || h === 0) return 'out_of_range';
+    return { kind: 'uiInfo', ...clampUiInfo({ width: w, height: h, widthMm: wmm, heightMm: hmm }) };
   }
   return { kind: 'releaseAll' };
 }

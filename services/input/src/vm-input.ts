@@ -5,6 +5,7 @@ import type { InputMetrics } from './metrics.js';
 import { Viewer } from './viewer.js';
 import { isRelease, type ActionKind, type DropReason, type ValidEvent } from './validate.js';
 import { VmLink } from './vm-link.js';
+import { UiInfoSetter, type UiInfoReport } from './ui-info.js';
 
 export type ReleaseReason = 'release_all' | 'idle' | 'stop';
 
@@ -23,6 +24,8 @@ export interface AppliedEvent {
 export interface VmInputHooks {
   dropped: (reason: DropReason) => void;
   applied: (event: AppliedEvent) => void;
+  /** What became of a viewer's SetUIInfo hint (the service publishes it for signaling). */
+  uiInfo: (vmId: string, consoleId: number, report: UiInfoReport) => void;
 }
 
 /**
@@ -33,6 +36,8 @@ export class VmInput {
   readonly link: VmLink;
   private readonly viewers = new Map<string, Viewer>();
   private readonly forgetMs: number;
+  /** Console.SetUIInfo per console id, made on first use. */
+  private readonly uiInfoSetters = new Map<number, UiInfoSetter>();
 
   constructor(
     route: VmRoute,
@@ -105,6 +110,10 @@ export class VmInput {
     viewer.consoles.add(ev.consoleId);
     let outcome: Outcome;
     switch (action.kind) {
+      case 'uiInfo':
+        this.uiInfoSetter(ev.consoleId).request({ viewerId: viewer.id, sequence: ev.sequence, ...action });
+        outcome = { noop: true };
+        break;
       case 'key':
         outcome = target.key(viewer.id, action.qnum, action.down);
         break;
@@ -134,6 +143,23 @@ export class VmInput {
       startMs,
       'sent' in outcome ? outcome.sent : 'coalesced' in outcome ? outcome.coalesced : undefined,
     );
+  }
+
+  private uiInfoSetter(consoleId: number): UiInfoSetter {
+    let setter = this.uiInfoSetters.get(consoleId);
+    if (!setter) {
+      setter = new UiInfoSetter(
+        {
+          qemu: () => this.link.qemuConsole(consoleId),
+          size: () => this.link.consoles.get(consoleId),
+        },
+        this.link.calls,
+        this.metrics,
+        (report) => this.hooks.uiInfo(this.link.id, consoleId, report),
+      );
+      this.uiInfoSetters.set(consoleId, setter);
+    }
+    return setter;
   }
 
   private finish(ev: ValidEvent, startMs: number, sent: Promise<void> | undefined): void {
@@ -209,6 +235,7 @@ export class VmInput {
 
   /** Releases everything every viewer holds, then disconnects. */
   async stop(): Promise<void> {
+    for (const setter of this.uiInfoSetters.values()) setter.close();
     await Promise.all([...this.viewers.values()].map((v) => this.release(v, 'stop')));
     await this.link.close();
   }

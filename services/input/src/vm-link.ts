@@ -105,6 +105,12 @@ export class VmLink extends EventEmitter<VmLinkEvents> {
     this.watcher.start();
   }
 
+  /** QEMU's console object on the current bus, for calls ConsoleTarget does not make (SetUIInfo). */
+  qemuConsole(id: number): QemuConsole | undefined {
+    const bus = this.watcher.bus;
+    return bus && this.consoles.has(id) ? new QemuConsole(bus, id) : undefined;
+  }
+
   private onMessage(bus: MessageBus, msg: dbus.Message): void {
     if (bus !== this.watcher.bus || msg.type !== dbus.MessageType.SIGNAL) return;
     if (msg.interface !== IFACE.properties || msg.member !== 'PropertiesChanged') return;

@@ -198,6 +198,16 @@ export class InputGate {
     if (wheel) this.publish(this.toEvent(clampSum(wheel, MAX_INPUT_WHEEL_DELTA)));
   }
 
+  /** The InputEvent carrying this viewer's SetUIInfo hint (sizes already clamped). */
+  uiInfo(hint: {
+    width: number;
+    height: number;
+    widthMm: number;
+    heightMm: number;
+  }): qemu_webrtc.v1.IInputEvent {
+    return this.base(undefined, { uiInfo: hint });
+  }
+
   /** Drops pending motion and stops (the viewer left). */
   close(): void {
     this.closed = true;

@@ -27,6 +27,8 @@ import { LinkAdapter } from './link-adapter.js';
 import { RenditionLadder } from './rendition-ladder.js';
 import { StreamHub } from './stream-hub.js';
 import { ViewerManager } from './viewer-manager.js';
+import { DisplaySizeArbiter } from './display-size.js';
+import { subscribeUiInfoResults } from './ui-info-results.js';
 import { rtcObjectsAlive } from './viewer.js';
 
 const { ConsoleInfo } = qemu_webrtc.v1;
@@ -140,6 +142,7 @@ export class SignalingService {
         nc,
         hub,
         cursors,
+        sizes: new DisplaySizeArbiter(),
         metrics,
         logger: logger.child({ component: 'viewer' }),
         rtc: rtcConfigOf(config),
@@ -253,6 +256,13 @@ export class SignalingService {
         onBadMessage: () => this.metrics.rejected.inc({ reason: 'bad_console_info' }),
       },
     );
+    subscribeUiInfoResults({
+      nc: this.nc,
+      viewers: this.viewers,
+      metrics: this.metrics,
+      logger: this.logger,
+      badInput: this.badInput,
+    });
     await this.nc.flush();
     this.nc.publish(subjects.consoleRefresh);
     this.metricsServer = await startMetricsServer({

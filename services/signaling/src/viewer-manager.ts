@@ -25,6 +25,11 @@ export class ViewerManager {
     return this.viewers.size;
   }
 
+  /** A viewer by id (undefined once it left). */
+  get(id: string): Viewer | undefined {
+    return this.viewers.get(id);
+  }
+
   /** Every viewer now. */
   all(): IterableIterator<Viewer> {
     return this.viewers.values();

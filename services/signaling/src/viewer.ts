@@ -12,18 +12,21 @@ import {
   type Track,
 } from 'node-datachannel';
 import {
+  clampUiInfo,
   publishProto,
   subjects,
   type InputErrorMessage,
   type InputRefusal,
   type Logger,
   type NatsConnection,
+  type ResizeOutcome,
   type Role,
   type StreamKey,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { RenditionChooser, type AdaptationSettings } from './adaptation-policy.js';
 import type { CursorHub } from './cursor-hub.js';
+import type { DisplaySizeArbiter, SizeFollower, SizeHint } from './display-size.js';
 import { InputGate } from './input.js';
 import { LinkQuality, type LinkThresholds } from './link-quality.js';
 import type { SignalingMetrics } from './metrics.js';
@@ -41,6 +44,8 @@ import {
 import type { StreamHub } from './stream-hub.js';
 
 const { InputEvent } = qemu_webrtc.v1;
+
+const size = (h: SizeHint): { width: number; height: number } => ({ width: h.width, height: h.height });
 
 /** RTP payload size: leaves room for SRTP, the header extension and IPv6/UDP under a 1280 MTU path. */
 const MAX_FRAGMENT = 1100;
@@ -63,6 +68,14 @@ const SWITCH_TIMEOUT_MS = 3_000;
 
 export type Transport = 'ws' | 'whep';
 
+export interface ResizeResult {
+  outcome: ResizeOutcome;
+  width: number;
+  height: number;
+  consoleWidth: number;
+  consoleHeight: number;
+}
+
 /**
  * node-datachannel's wrappers (peer connections, tracks, DataChannels) stay in its own instance
  * lists until their native object reports "closed"; one garbage-collected before that leaves a
@@ -80,6 +93,8 @@ export interface ViewerContext {
   nc: NatsConnection;
   hub: StreamHub;
   cursors: CursorHub;
+  /** Which control viewer's window sets each console's size (SetUIInfo). */
+  sizes: DisplaySizeArbiter;
   metrics: SignalingMetrics;
   logger: Logger;
   rtc: RtcConfig;
@@ -109,6 +124,8 @@ interface Events {
   notice: [code: InputRefusal, message: string];
   /** The viewer now receives another rendition. */
   rendition: [name: string];
+  /** What became of this viewer's player-area hint (SetUIInfo). */
+  resize: [result: ResizeResult];
   closed: [reason: string];
 }
 
@@ -139,6 +156,9 @@ export class Viewer extends EventEmitter<Events> {
   private closedReason: string | undefined;
   private sentInput = false;
   readonly createdMs = performance.now();
+  /** This viewer as a competitor for its console's size (control viewers that follow the window). */
+  private readonly follower: SizeFollower;
+  private lastHint: SizeHint | undefined;
 
   private constructor(
     readonly opts: ViewerOptions,
@@ -158,6 +178,16 @@ export class Viewer extends EventEmitter<Events> {
       ctx.inputBurst,
       (event) => this.publishInput(event),
     );
+    this.follower = {
+      id: opts.id,
+      consoleKey: `${opts.stream.vmId}.${opts.stream.consoleId}`,
+      sendHint: (hint) => this.publishInput(this.gate.uiInfo(hint)),
+      overruled: () => {
+        const h = this.lastHint;
+        if (h)
+          this.emit('resize', { outcome: 'other_viewer', ...size(h), consoleWidth: 0, consoleHeight: 0 });
+      },
+    };
     this.pc = new PeerConnection(opts.id, { ...ctx.rtc, disableAutoNegotiation: true });
     alive.add(this.pc);
     this.pc.onLocalCandidate((candidate, mid) => {
@@ -390,6 +420,31 @@ export class Viewer extends EventEmitter<Events> {
     if (this.ctx.nc.isClosed()) return;
     publishProto(this.ctx.nc, subjects.input(this.opts.stream.vmId), InputEvent, event);
     this.sentInput = true;
+    // Input (not a release, not a size hint) makes this viewer the one whose window sets the size.
+    if (event.key?.down || event.button?.down || event.move || event.relative || event.wheel || event.touch)
+      this.ctx.sizes.input(this.follower);
+  }
+
+  /**
+   * The page's player area (device pixels, mm), or null when it stops following the window. Only
+   * control viewers may ask; returns false for others (the caller refuses with `view_only`).
+   */
+  setDisplaySize(hint: SizeHint | null): boolean {
+    if (this.opts.role !== 'control') return false;
+    if (this.closed) return true;
+    if (hint === null) {
+      this.lastHint = undefined;
+      this.ctx.sizes.stop(this.follower);
+      return true;
+    }
+    this.lastHint = clampUiInfo(hint);
+    this.ctx.sizes.hint(this.follower, this.lastHint);
+    return true;
+  }
+
+  /** Input's answer to a hint this viewer sent (UiInfoResult). */
+  uiInfoResult(result: ResizeResult): void {
+    if (!this.closed) this.emit('resize', result);
   }
 
   private refuse(code: InputRefusal, message: string): void {
@@ -441,6 +496,7 @@ export class Viewer extends EventEmitter<Events> {
       this.pendingSwitch = undefined;
     }
     this.detachCursor?.();
+    this.ctx.sizes.stop(this.follower);
     this.gate.close();
     if (this.opts.role === 'control' && !this.ctx.nc.isClosed()) {
       for (const event of this.gate.releaseAll())

@@ -1,6 +1,7 @@
 import {
   MAX_CANDIDATE_CHARS,
   MAX_CONSOLE_ID,
+  MAX_INPUT_COORD,
   MAX_MID_CHARS,
   MAX_TOKEN_CHARS,
   isSubjectToken,
@@ -42,6 +43,15 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     mid: z.string().max(MAX_MID_CHARS),
   }),
   z.strictObject({ type: z.literal('ping'), t: z.number() }),
+  // Sizes beyond these are absurd (refused); plausible ones are clamped to QEMU-safe bounds later.
+  z.strictObject({
+    type: z.literal('resize'),
+    width: z.number().int().min(1).max(MAX_INPUT_COORD),
+    height: z.number().int().min(1).max(MAX_INPUT_COORD),
+    widthMm: z.number().int().min(0).max(MAX_INPUT_COORD),
+    heightMm: z.number().int().min(0).max(MAX_INPUT_COORD),
+  }),
+  z.strictObject({ type: z.literal('resize_stop') }),
 ]);
 
 export type ClientSchemaMatches = Holds<SameType<z.infer<typeof clientMessageSchema>, ClientMessage>>;

@@ -195,6 +195,22 @@ export class WsSession {
       case 'ping':
         this.send({ type: 'pong', t: m.t, serverUs: nowUs() });
         break;
+      case 'resize':
+      case 'resize_stop':
+        if (this.role !== 'control') {
+          this.error('view_only', 'this token may watch but not set the VM’s screen size');
+          return;
+        }
+        if (!this.viewer || this.viewer.closed) {
+          this.error('not_watching', 'send "watch" first');
+          return;
+        }
+        this.viewer.setDisplaySize(
+          m.type === 'resize'
+            ? { width: m.width, height: m.height, widthMm: m.widthMm, heightMm: m.heightMm }
+            : null,
+        );
+        break;
     }
   }
 
@@ -241,6 +257,7 @@ export class WsSession {
     viewer.on('state', (state) => this.send({ type: 'state', state }));
     viewer.on('notice', (code, message) => this.error(code, message));
     viewer.on('rendition', (name) => this.send({ type: 'rendition', rendition: name }));
+    viewer.on('resize', (r) => this.send({ type: 'resize', ...r }));
     viewer.once('closed', (reason) => {
       if (reason === 'connection failed' || reason === 'connect timeout') {
         this.error('connection_failed', `the WebRTC connection failed (${reason})`, true);

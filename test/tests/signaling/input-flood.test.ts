@@ -8,7 +8,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { launchWebrtcChromium, waitFor, withToken, type PlayerHooks } from '@qemu-webrtc/test-kit';
+import {
+  chooseFollowWindow,
+  launchWebrtcChromium,
+  waitFor,
+  withToken,
+  type PlayerHooks,
+} from '@qemu-webrtc/test-kit';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { CONTROL_TOKEN, Signaling } from './harness.js';
 
@@ -28,6 +34,8 @@ async function setUp(
   s.defer(() => browser.close());
   const page = await browser.newPage({ viewport: { width: W, height: H } });
   page.on('pageerror', (e) => console.error('page error:', e.message));
+  // Only input on the subject: the page does not send its size (SetUIInfo hint).
+  await chooseFollowWindow(page, false);
   // Counts what the page puts on its input DataChannel.
   await page.addInitScript(() => {
     const w = window as Window & { inputSends?: number };

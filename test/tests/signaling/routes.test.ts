@@ -231,6 +231,18 @@ test('WebSocket: watching a console gets an H.264 offer; a bad answer is refused
   ws.send({ type: 'watch', vm: 'vm-1', console: 0 });
   await ws.next('error', 'already_watching');
 
+  // The player area (SetUIInfo hint): checked, clamped, sent to input under the viewer's id.
+  ws.send({ type: 'resize', width: 0, height: 600, widthMm: 0, heightMm: 0 });
+  await ws.next('error', 'bad_message');
+  ws.send({ type: 'resize', width: 20_000, height: 100, widthMm: 300, heightMm: 200 });
+  const hint = await waitFor('the size hint on the input subject', () => input.find((e) => e.uiInfo));
+  assert.deepEqual(
+    { ...hint.uiInfo },
+    { width: 8192, height: 200, widthMm: 300, heightMm: 200 },
+    'held within the UI_INFO bounds',
+  );
+  assert.equal(hint.viewerId, String(offer.viewerId));
+
   ws.send({ type: 'answer', sdp: 'v=0\r\nthis is not sdp\r\n' });
   const refused = await ws.next('error', 'negotiation_failed');
   assert.equal(refused.fatal, true);
@@ -242,10 +254,14 @@ test('WebSocket: watching a console gets an H.264 offer; a bad answer is refused
   await ws2.next('hello');
   ws2.send({ type: 'watch', vm: 'vm-1', console: 0 });
   await ws2.next('offer');
+  // A view-only viewer's size is refused by signaling, whatever its page does.
+  ws2.send({ type: 'resize', width: 800, height: 600, widthMm: 0, heightMm: 0 });
+  await ws2.next('error', 'view_only');
   assert.equal(s.service.viewers.size, 1);
   ws2.close();
   await waitFor('the viewer to leave with its socket', () => s.service.viewers.size === 0);
   assert.equal(input.filter((e) => e.releaseAll).length, 1, 'a view-only viewer holds nothing to release');
+  assert.equal(input.filter((e) => e.uiInfo).length, 1, 'only the control viewer’s size went out');
 });
 
 test('WHEP: tokens, content type, malformed and unsupported offers, unknown or stopped consoles, capacity', async (t) => {

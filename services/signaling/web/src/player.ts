@@ -9,6 +9,7 @@ import {
 } from './common.js';
 import { ConsoleSwitcher } from './console-switcher.js';
 import { CursorOverlay } from './cursor-overlay.js';
+import { FollowWindow } from './follow-window.js';
 import { InputCapture } from './input-capture.js';
 import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './protocol/browser-protocol.js';
 import { Session } from './session.js';
@@ -58,12 +59,17 @@ function showOverlay(text: string | undefined, error = false): void {
   overlay.classList.toggle('error', error);
 }
 
-function showToast(text: string): void {
+function showToast(text: string, ms = 3000): void {
   toast.textContent = text;
   toast.hidden = false;
   window.clearTimeout(toastTimer);
-  toastTimer = window.setTimeout(() => (toast.hidden = true), 3000);
+  toastTimer = window.setTimeout(() => (toast.hidden = true), ms);
 }
+
+const follow = new FollowWindow(stage, element('follow-window', HTMLInputElement), {
+  send: (size) => session?.sendResize(size),
+  notify: (text) => showToast(text, 10_000),
+});
 
 const cursor = new CursorOverlay(cursorCanvas, () => ({
   box: input.box(),
@@ -174,8 +180,10 @@ async function connect(): Promise<void> {
           }
         };
       },
+      resize: (m) => follow.onResult(m),
       connected: () => {
         attempt = 0;
+        follow.connect(role);
         if (s.peerConnection) stats.start(s.peerConnection);
         showOverlay('Waiting for the picture…');
       },
@@ -188,6 +196,7 @@ async function connect(): Promise<void> {
       },
       ended: (reason) => {
         stats.stop();
+        if (session === s) follow.disconnect();
         inputChannel = undefined;
         if (session !== s) return;
         if (overlay.hidden || !overlay.classList.contains('error')) {
@@ -303,6 +312,16 @@ document.addEventListener('fullscreenchange', () => {
   /** Key events not sent for want of a usable KeyboardEvent.code. */
   get droppedKeys() {
     return input.droppedKeys;
+  },
+  /** Resolution follows the window: the choice, the player area, hints sent, answers, notices. */
+  get follow() {
+    return {
+      mode: follow.mode,
+      area: follow.area,
+      sent: follow.sent,
+      lastOutcome: follow.lastOutcome,
+      notices: [...follow.notices],
+    };
   },
   /** Sends a raw input message, bypassing the page's own checks (tests of the server's). */
   sendRaw(text: string) {

@@ -16,6 +16,8 @@ export interface SessionEvents {
   /** Something went wrong; `fatal` ends this session (the player reconnects). */
   problem(code: ErrorCode, message: string, fatal: boolean): void;
   ended(reason: string): void;
+  /** The answer to this page's `resize` (follow-window.ts). */
+  resize?(message: Extract<ServerMessage, { type: 'resize' }>): void;
 }
 
 /**
@@ -49,6 +51,11 @@ export class Session {
 
   get peerConnection(): RTCPeerConnection | undefined {
     return this.peer;
+  }
+
+  /** The player area for the VM's resolution (null: stop following the window). */
+  sendResize(size: { width: number; height: number; widthMm: number; heightMm: number } | null): void {
+    this.send(size ? { type: 'resize', ...size } : { type: 'resize_stop' });
   }
 
   private send(message: ClientMessage): void {
@@ -86,6 +93,9 @@ export class Session {
         break;
       case 'state':
         if (m.state === 'connected') this.on.connected();
+        break;
+      case 'resize':
+        this.on.resize?.(m);
         break;
       case 'rendition':
         // The link moved us to another rendition: the track goes on, the picture's size follows.
