@@ -93,5 +93,12 @@ void video_present(const struct screen *s)
 
 int video_display_hint(uint32_t *width, uint32_t *height)
 {
-    return virtio && vgpu_display_hint(width, height);
+    if (!virtio)
+        return 0;
+    int hinted = vgpu_display_hint(width, height);
+    /* The second head follows its own console's hint (a no-op when its size is unchanged). */
+    uint32_t w, h;
+    if (vgpu_hinted_mode(1, &w, &h))
+        second_head_set_mode(w, h);
+    return hinted;
 }

@@ -348,6 +348,15 @@ int vgpu_display_hint(uint32_t *width, uint32_t *height)
     return 1;
 }
 
+int vgpu_hinted_mode(uint32_t scanout, uint32_t *width, uint32_t *height)
+{
+    if (scanout >= MAX_SCANOUTS || !display_info.pmodes[scanout].enabled)
+        return 0;
+    *width = display_info.pmodes[scanout].r.width;
+    *height = display_info.pmodes[scanout].r.height;
+    return *width && *height;
+}
+
 int vgpu_init(uint32_t ram_end)
 {
     struct pci_dev d;

@@ -13,6 +13,8 @@ void vgpu_set_mode(struct screen *s, uint32_t width, uint32_t height);
 /* The host asked for another mode (Console.SetUIInfo raised VIRTIO_GPU_EVENT_DISPLAY): reads the
  * display info, clears the event, and gives scanout 0's size; 0 when there is no new hint. */
 int vgpu_display_hint(uint32_t *width, uint32_t *height);
+/* The size the last display hint gave a scanout; 0 when it was disabled (or no hint came yet). */
+int vgpu_hinted_mode(uint32_t scanout, uint32_t *width, uint32_t *height);
 /* Copies the whole frame to the host and flushes it to the display. */
 void vgpu_present(const struct screen *s);
 
