@@ -38,6 +38,10 @@ const built: Record<SubjectName, string[]> = {
   cursorPosition: [subjects.cursorPosition('vm-1', 2)],
   consoleRefresh: [subjects.consoleRefresh],
   input: [subjects.input('vm-1')],
+  serialOut: [subjects.serialOut('vm-1', 'ser0')],
+  serialIn: [subjects.serialIn('vm-1', 'ser0')],
+  serialReplay: [subjects.serialReplay('vm-1', 'ser0')],
+  serialState: [subjects.serialState('vm-1')],
   encoded: [subjects.encoded(key)],
   keyframeRequest: [subjects.keyframeRequest(key)],
   encoderControl: [subjects.encoderControl(key)],
@@ -93,7 +97,11 @@ test('the derived permissions let each service at exactly the rows that name it'
     assert.ok(NATS_PERMISSIONS.encoder.subscribe.includes(all), all);
   }
   assert.ok(NATS_PERMISSIONS.input.subscribe.includes(subjects.inputAll));
-  assert.deepEqual(NATS_PERMISSIONS.input.publish, [], 'input publishes nothing');
+  // Input publishes only what its serial consoles say (output, replays, state).
+  assert.deepEqual(
+    [...NATS_PERMISSIONS.input.publish].sort(),
+    [subjects.serialOutAll, subjects.serialStateAll].sort(),
+  );
 });
 
 test('input and cursor subjects parse back to what built them; anything else is undefined', () => {
