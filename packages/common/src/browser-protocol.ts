@@ -28,6 +28,10 @@ export const MAX_MOUSE_BUTTON = 4;
 /** An input message's `ts` (client clock, ms since the epoch) is at most this. */
 export const MAX_CLIENT_TIME_MS = 1e15;
 export const TOUCH_PHASES = ['begin', 'update', 'end', 'cancel'] as const;
+/** Serial console: typed bytes per binary WebSocket message at most (the page splits pastes). */
+export const MAX_SERIAL_INPUT_BYTES = 4096;
+/** Serial console: a paste larger than this is refused by the page (the guest reads slowly). */
+export const MAX_SERIAL_PASTE_BYTES = 64 * 1024;
 
 // --- error codes ---
 

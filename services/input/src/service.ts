@@ -15,6 +15,7 @@ import type { InputConfig } from './config.js';
 import { InputMetrics } from './metrics.js';
 import { decodeInputEvent, type DropReason } from './validate.js';
 import { VmInput, type AppliedEvent } from './vm-input.js';
+import { SerialOwner } from './serial/serial-owner.js';
 
 /** Drops are logged at most once per reason in this period (a flood must not flood the log). */
 const DROP_LOG_MS = 10_000;
@@ -45,6 +46,8 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly dropLogged = new Map<DropReason, number>();
   private destroyed = false;
+  /** The VMs' serial consoles (D-Bus chardevs): their own files, src/serial/. */
+  readonly serial: SerialOwner;
 
   private constructor(
     readonly config: InputConfig,
@@ -61,6 +64,17 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
         }),
       );
     }
+    this.serial = new SerialOwner(
+      config.INPUT_VMS,
+      nc,
+      {
+        scrollbackBytes: config.SERIAL_SCROLLBACK_BYTES,
+        inputQueueBytes: config.SERIAL_INPUT_QUEUE_BYTES,
+        maxChardevs: 16,
+      },
+      this.metrics.registry,
+      logger,
+    );
     this.metrics.stats = () => {
       let viewers = 0;
       let held = 0;
@@ -122,6 +136,7 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
       health: () => ({ ok: !this.nc.isClosed() && !this.destroyed, vms: this.vmStatus() }),
     });
     for (const vm of this.vms.values()) vm.start();
+    this.serial.start();
     this.sub = this.nc.subscribe(subjects.inputAll, {
       callback: (error, msg) => {
         if (error) {
@@ -181,6 +196,7 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
     this.destroyed = true;
     clearInterval(this.sweepTimer);
     this.sub?.unsubscribe();
+    this.serial.destroy();
     await Promise.all([...this.vms.values()].map((vm) => vm.stop()));
     await this.metricsServer?.close();
     await drainNats(this.nc);
