@@ -15,6 +15,8 @@ export interface QemuOptions {
   video?: GuestVideo;
   /** Extra `-display dbus` suboptions, e.g. "gl=off". */
   displayOptions?: string;
+  /** COM1 on a D-Bus chardev (guestQemuArgs' serialOnDbus) instead of the serial log file. */
+  serialOnDbus?: boolean;
   /** More QEMU arguments (devices). */
   extraArgs?: string[];
   /** Which QEMU: the system's (10, default) or bookworm's 7.2 (no display flow control). */
@@ -59,11 +61,11 @@ export class QemuVm {
         video: opts.video ?? 'vga',
         ...(opts.busAddress !== undefined ? { busAddress: opts.busAddress } : {}),
         ...(opts.displayOptions !== undefined ? { displayOptions: opts.displayOptions } : {}),
+        ...(opts.serialOnDbus === true ? { serialOnDbus: true } : {}),
         // Another user may not reach the checkout: give it its own copy of the guest.
         ...(opts.runAs ? { kernel: copyGuest(dir) } : {}),
       }),
-      '-serial',
-      `file:${serialPath}`,
+      ...(opts.serialOnDbus === true ? [] : ['-serial', `file:${serialPath}`]),
       '-qmp',
       `unix:${qmpPath},server=on,wait=off`,
       ...(opts.extraArgs ?? []),
