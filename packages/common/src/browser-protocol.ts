@@ -52,7 +52,9 @@ export type ErrorCode =
   | 'negotiation_failed'
   | 'connection_failed'
   | 'view_only'
-  | 'malformed';
+  | 'malformed'
+  /** Serial console: the VM has none (that the input service serves), or it is not open here. */
+  | 'no_serial';
 
 /** Why an input message was refused (sent back on the "input" DataChannel). */
 export type InputRefusal = Extract<ErrorCode, 'view_only' | 'too_large' | 'malformed' | 'rate_limited'>;
@@ -104,7 +106,13 @@ export type ClientMessage =
   | { type: 'watch'; vm: string; console: number; rendition?: string }
   | { type: 'answer'; sdp: string }
   | { type: 'candidate'; candidate: string; mid: string }
-  | { type: 'ping'; t: number };
+  | { type: 'ping'; t: number }
+  /**
+   * Opens the VM's serial console on this socket (`chardev`: QEMU's chardev id; default the first):
+   * then the server sends its output as binary messages (scrollback first), and a control viewer's
+   * binary messages (at most MAX_SERIAL_INPUT_BYTES each) are typed into it.
+   */
+  | { type: 'serial_open'; vm: string; chardev?: string };
 
 /** What signaling sends. */
 export type ServerMessage =
@@ -117,7 +125,26 @@ export type ServerMessage =
   | { type: 'rendition'; rendition: string }
   | { type: 'pong'; t: number; serverUs: number }
   | { type: 'closed'; reason: string }
-  | { type: 'error'; code: ErrorCode; message: string; fatal: boolean };
+  | { type: 'error'; code: ErrorCode; message: string; fatal: boolean }
+  /** The serial console this socket opened: on open and whenever it changes. */
+  | { type: 'serial'; serial: SerialStatus };
+
+/** A serial console as the page shows it. */
+export interface SerialStatus {
+  vm: string;
+  /** QEMU's chardev id; '' while none is known yet. */
+  chardev: string;
+  /** QEMU's Name for it, e.g. org.qemu.console.serial.0. */
+  name: string;
+  /** The input service holds QEMU's stream: typed bytes reach the guest. */
+  connected: boolean;
+  /** Why not, in words ('' when connected). */
+  problem: string;
+  /** Output this page missed for good (it fell out of the scrollback before it could be sent). */
+  lostBytes: number;
+  /** Typed bytes the guest side refused so far (nobody reading, or its queue full). */
+  inputDropped: number;
+}
 
 // --- the "input" DataChannel, JSON text, one object per message ---
 

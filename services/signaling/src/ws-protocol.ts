@@ -42,6 +42,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     mid: z.string().max(MAX_MID_CHARS),
   }),
   z.strictObject({ type: z.literal('ping'), t: z.number() }),
+  z.strictObject({ type: z.literal('serial_open'), vm: subjectToken, chardev: subjectToken.optional() }),
 ]);
 
 export type ClientSchemaMatches = Holds<SameType<z.infer<typeof clientMessageSchema>, ClientMessage>>;

@@ -10,6 +10,7 @@ import {
 import { CursorOverlay } from './cursor-overlay.js';
 import { InputCapture } from './input-capture.js';
 import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './protocol/browser-protocol.js';
+import { SerialPane } from './serial-pane.js';
 import { Session } from './session.js';
 import { StatsOverlay } from './stats-overlay.js';
 
@@ -80,6 +81,19 @@ const input = new InputCapture(stage, video, {
   buffered: () => inputChannel?.bufferedAmount ?? 0,
   pointer: (x, y) => cursor.setLocal(x, y),
 });
+
+/** The VM's serial console, if it has one (its own WebSocket; shown once one is found). */
+const serialPane = new SerialPane(
+  {
+    pane: element('serial', HTMLDivElement),
+    terminal: element('serial-terminal', HTMLDivElement),
+    status: element('serial-status', HTMLSpanElement),
+    copy: element('serial-copy', HTMLButtonElement),
+    toggle: element('serial-toggle', HTMLButtonElement),
+  },
+  token,
+  vm,
+);
 
 const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? Number.NaN);
 
@@ -250,6 +264,14 @@ document.addEventListener('fullscreenchange', () => {
   /** Key events not sent for want of a usable KeyboardEvent.code. */
   get droppedKeys() {
     return input.droppedKeys;
+  },
+  /** The serial console pane (serial-pane.ts). */
+  serial: {
+    text: () => serialPane.text(),
+    get received() {
+      return serialPane.received;
+    },
+    type: (text: string) => serialPane.term.input(text, true),
   },
   /** Sends a raw input message, bypassing the page's own checks (tests of the server's). */
   sendRaw(text: string) {
