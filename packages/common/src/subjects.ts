@@ -169,7 +169,8 @@ export const SUBJECT_TABLE = {
     permission: 'qw.vm.*.serial.*.in',
     publishers: { signaling: 'bytes typed by control viewers (at most 4 KiB a message)' },
     subscribers: {
-      input: 'written to the chardev; bounded queue per chardev (64 KiB), beyond it refused and said in `serial.state`',
+      input:
+        'written to the chardev; bounded queue per chardev (64 KiB), beyond it refused and said in `serial.state`',
     },
   },
   serialReplay: {
@@ -184,7 +185,9 @@ export const SUBJECT_TABLE = {
     message: 'SerialState',
     permission: 'qw.vm.*.serial.state',
     publishers: { input: 'on every change of a chardev (found, connected, lost) and every 5 s' },
-    subscribers: { signaling: 'what the pages show about the serial console (connected, QEMU gone, input refused)' },
+    subscribers: {
+      signaling: 'what the pages show about the serial console (connected, QEMU gone, input refused)',
+    },
   },
   encoded: {
     subject: 'qw.stream.<vm>.<c>.<rendition>.au',

@@ -314,7 +314,10 @@ export function typeSerial(
 ): { code: ErrorCode; message: string } | undefined {
   if (role !== 'control') return { code: 'view_only', message: 'view only: typing is refused' };
   if (bytes.length > MAX_SERIAL_INPUT_BYTES)
-    return { code: 'too_large', message: `serial input is limited to ${MAX_SERIAL_INPUT_BYTES} bytes a message` };
+    return {
+      code: 'too_large',
+      message: `serial input is limited to ${MAX_SERIAL_INPUT_BYTES} bytes a message`,
+    };
   if (!hub?.type(sink, bytes)) return { code: 'no_serial', message: 'no serial console to type into' };
   return undefined;
 }

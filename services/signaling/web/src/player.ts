@@ -272,6 +272,7 @@ document.addEventListener('fullscreenchange', () => {
       return serialPane.received;
     },
     type: (text: string) => serialPane.term.input(text, true),
+    status: () => element('serial-status', HTMLSpanElement).textContent,
   },
   /** Sends a raw input message, bypassing the page's own checks (tests of the server's). */
   sendRaw(text: string) {

@@ -137,9 +137,7 @@ export class SerialPane {
 
   /** Typed or pasted text (xterm gives a paste as one string) as bytes to the guest. */
   private type(text: string, binary = false): void {
-    const bytes = binary
-      ? Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff)
-      : this.encoder.encode(text);
+    const bytes = binary ? Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff) : this.encoder.encode(text);
     if (bytes.length > MAX_SERIAL_PASTE_BYTES) {
       this.setNotice(
         `Paste refused: ${bytes.length} bytes, the limit is ${MAX_SERIAL_PASTE_BYTES} (the guest reads slowly).`,
