@@ -119,7 +119,12 @@ const samples: Record<string, Record<string, unknown>> = {
     replayId: 9,
     lost: 44,
   },
-  SerialInput: { vmId: 'vm-1', chardev: 'ser0', viewerId: 'ws-abc', data: Buffer.from('ls\r').toString('base64') },
+  SerialInput: {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    viewerId: 'ws-abc',
+    data: Buffer.from('ls\r').toString('base64'),
+  },
   SerialReplay: { vmId: 'vm-1', chardev: 'ser0', replayId: 9, epoch: 12345, fromOffset: 1024 },
   SerialChardev: {
     chardev: 'ser0',

@@ -74,7 +74,7 @@ export class SerialSink {
         name: c.name ?? '',
         connected: c.connected === true,
         problem: c.problem ?? '',
-        inputDropped: Number(c.inputDropped ?? 0),
+        inputDropped: c.inputDropped ?? 0,
       }))
       .sort((a, b) => a.chardev.localeCompare(b.chardev));
     if (this.chardev === '') {
@@ -132,9 +132,9 @@ export class SerialSink {
       this.replayId = 0;
       if (m.epoch !== this.epoch) {
         this.epoch = m.epoch;
-        this.next = Number(m.offset);
+        this.next = m.offset;
       }
-      const lost = Number(m.lost);
+      const lost = m.lost;
       if (lost > 0) this.lostBytes += lost;
       this.deliver(m);
       this.flushPending();
@@ -150,7 +150,7 @@ export class SerialSink {
     if (this.epoch === 0) {
       // Live without a replay (the owner did not answer in time): start here.
       this.epoch = m.epoch;
-      this.next = Number(m.offset);
+      this.next = m.offset;
     } else if (m.epoch !== this.epoch) {
       // The owner restarted: its offsets start again; fetch its (new) scrollback.
       this.pending.push(m);
@@ -158,7 +158,7 @@ export class SerialSink {
       this.requestReplay(0, 0);
       return;
     }
-    if (Number(m.offset) > this.next) {
+    if (m.offset > this.next) {
       // A gap: ask for what is missing; this chunk waits for the answer.
       this.pending.push(m);
       this.pendingBytes += m.data.length;
@@ -178,7 +178,7 @@ export class SerialSink {
   /** Sends the part of `m` after `next` (nothing twice), unless the page's socket is full. */
   private deliver(m: qemu_webrtc.v1.SerialData): void {
     if (m.epoch !== this.epoch) return;
-    const offset = Number(m.offset);
+    const offset = m.offset;
     const end = offset + m.data.length;
     if (end <= this.next || offset > this.next) return;
     if (this.io.buffered() > MAX_SOCKET_BUFFERED) return; // a gap: the next chunk asks for a replay

@@ -72,7 +72,8 @@ test('a gap asks for a replay from where the page is; a new epoch starts over', 
   assert.equal(out.join(''), 'abcdefghi');
   sink.onData(data(0, 'new', { epoch: 8 }));
   const again = replays.at(-1);
-  assert.equal(again?.epoch, 0);
-  sink.onData(data(0, 'new!', { epoch: 8, replayId: again?.id ?? 0 }));
+  assert.ok(again);
+  assert.equal(again.epoch, 0);
+  sink.onData(data(0, 'new!', { epoch: 8, replayId: again.id }));
   assert.equal(out.join(''), 'abcdefghinew!');
 });

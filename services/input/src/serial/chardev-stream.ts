@@ -50,6 +50,11 @@ export class ChardevStream {
     this.scrollback = new Scrollback(opts.scrollbackBytes);
   }
 
+  /** A method, not the field: TypeScript would assume the field unchanged across an await. */
+  private isClosed(): boolean {
+    return this.closed;
+  }
+
   get connected(): boolean {
     return this.socket !== undefined;
   }
@@ -90,7 +95,7 @@ export class ChardevStream {
       pair.closeRemote();
     }
     this.connecting = false;
-    if (this.closed) {
+    if (this.isClosed()) {
       pair.local.destroy();
       return;
     }

@@ -3,7 +3,7 @@
 // comes and goes with WebRTC; the serial console does not need it): `auth`, then `serial_open`,
 // then the guest's output arrives as binary messages (the scrollback first) and what is typed
 // goes back as binary messages (control viewers only: the server refuses the others).
-// xterm.js is served from node_modules by signaling (/vendor/, app.ts); web/types/ and
+// xterm.js is served from node_modules by signaling (/vendor/, app.ts); src/vendor-types/ and
 // tsconfig.json's `paths` give these URLs the packages' types.
 import { FitAddon } from '/vendor/xterm-addon-fit/lib/addon-fit.mjs';
 import { Terminal } from '/vendor/xterm/lib/xterm.mjs';
@@ -163,7 +163,7 @@ export class SerialPane {
     const s = this.serial;
     const parts: string[] = [];
     if (s) {
-      parts.push(s.chardev !== '' ? `${s.name || s.chardev}` : 'serial console');
+      parts.push(s.chardev !== '' ? s.name || s.chardev : 'serial console');
       parts.push(s.connected ? 'connected' : s.problem || 'not connected');
       if (s.lostBytes > 0) parts.push(`${s.lostBytes} earlier bytes no longer kept`);
       if (s.inputDropped > 0) parts.push(`${s.inputDropped} typed bytes refused (the guest is not reading)`);
