@@ -67,7 +67,13 @@ export class SerialPane {
   text(): string {
     const buf = this.term.buffer.active;
     const lines: string[] = [];
-    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
+    for (let i = 0; i < buf.length; i++) {
+      const line = buf.getLine(i);
+      const text = line?.translateToString(true) ?? '';
+      // A line the terminal wrapped continues the one before it.
+      if (line?.isWrapped === true && lines.length > 0) lines[lines.length - 1] += text;
+      else lines.push(text);
+    }
     return lines.join('\n').replace(/\n+$/, '');
   }
 
