@@ -160,3 +160,23 @@ test('the serial console in Chromium: echo, scrollback for a late page, view-onl
     assert.ok(text.includes('hello-serial-42'), 'the first QEMU’s output is still above');
   });
 });
+
+test('the start command’s demo VM has its serial console in the page, no flag needed', async (t) => {
+  const system = await StartedSystem.start(
+    ['--port', '0', '--nats-port', '0', '--metrics-port', '0', '--demo-size', '800x600'],
+    { env: { SIGNALING_TOKENS: `${CONTROL}:control` } },
+  );
+  t.after(() => system.stop());
+  const browser = await launchWebrtcChromium();
+  t.after(() => browser.close());
+  const page = await openPlayer(browser, system.baseUrl, 'demo', CONTROL);
+  await waitForStatus(
+    page,
+    'the demo’s serial console connected',
+    /org\.qemu\.console\.serial\.0 · connected/,
+  );
+  await page.click('#serial-terminal');
+  await page.keyboard.type('demo-echo');
+  await page.keyboard.press('Enter');
+  await waitForText(page, 'the demo guest’s echo', (x) => x.includes('demo-echo'));
+});

@@ -10,6 +10,7 @@ import {
   SUBJECT_TABLE,
   cursorOfSubject,
   subjects,
+  serialOfSubject,
   vmOfInputSubject,
   type SubjectName,
   type SubjectRow,
@@ -124,4 +125,26 @@ test('input and cursor subjects parse back to what built them; anything else is 
   assert.equal(cursorOfSubject('qw.vm.vm-1.console.99999.cursor.shape'), undefined);
   assert.equal(cursorOfSubject('qw.vm.vm-1.console.2.cursor.shape.x'), undefined);
   assert.equal(cursorOfSubject(subjects.frameReady('vm-1', 2)), undefined);
+});
+
+test('serial subjects parse back to their VM, chardev and kind; anything else is undefined', () => {
+  assert.deepEqual(serialOfSubject(subjects.serialOut('vm-1', 'ser0')), {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    kind: 'out',
+  });
+  assert.deepEqual(serialOfSubject(subjects.serialIn('vm-1', 'ser0')), {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    kind: 'in',
+  });
+  assert.deepEqual(serialOfSubject(subjects.serialReplay('vm-1', 'ser0')), {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    kind: 'replay',
+  });
+  assert.equal(serialOfSubject(subjects.serialState('vm-1')), undefined);
+  assert.equal(serialOfSubject('qw.vm.vm-1.serial.a$b.in'), undefined);
+  assert.equal(serialOfSubject('qw.vm.vm-1.serial.ser0.out.x'), undefined);
+  assert.throws(() => subjects.serialIn('vm-1', 'ser.0'), TypeError);
 });
