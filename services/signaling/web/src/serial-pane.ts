@@ -71,8 +71,10 @@ export class SerialPane {
       const line = buf.getLine(i);
       const text = line?.translateToString(true) ?? '';
       // A line the terminal wrapped continues the one before it.
-      if (line?.isWrapped === true && lines.length > 0) lines[lines.length - 1] += text;
-      else lines.push(text);
+      const last = lines.pop();
+      if (last === undefined) lines.push(text);
+      else if (line?.isWrapped === true) lines.push(last + text);
+      else lines.push(last, text);
     }
     return lines.join('\n').replace(/\n+$/, '');
   }
