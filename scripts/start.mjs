@@ -165,6 +165,8 @@ try {
         video: demo.video,
         heads: demo.heads,
         busAddress,
+        // COM1 on D-Bus: the page's serial console (served by the input service).
+        serialOnDbus: true,
       }),
     );
     // Neither QEMU nor capture comes back to a new bus by itself.

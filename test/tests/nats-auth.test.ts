@@ -126,7 +126,7 @@ test("the start command's NATS admits only its users, each to its own subjects, 
   capture.publish(subjects.frameReady('vm1', 0)); // its own
   capture.publish(subjects.input('vm1')); // not its own: a forged keystroke
   capture.publish(subjects.encoded({ vmId: 'vm1', consoleId: 0, rendition: 'full' }));
-  input.publish(subjects.consoleRefresh); // input publishes only UiInfoResult
+  input.publish(subjects.consoleRefresh); // not its own: input publishes only UiInfoResult, serial output and state
   observer.publish(subjects.input('vm2')); // the test user may
   await waitFor(
     'the allowed messages',

@@ -110,6 +110,33 @@ const samples: Record<string, Record<string, unknown>> = {
     receivedUs: 1_763_700_000_000_000,
     key: { code: 'ShiftLeft', down: false },
   },
+  SerialData: {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    epoch: 12345,
+    offset: 300_000,
+    data: Buffer.from([0, 1, 0xff, 0x0d, 0x0a]).toString('base64'),
+    replayId: 9,
+    lost: 44,
+  },
+  SerialInput: {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    viewerId: 'ws-abc',
+    data: Buffer.from('ls\r').toString('base64'),
+  },
+  SerialReplay: { vmId: 'vm-1', chardev: 'ser0', replayId: 9, epoch: 12345, fromOffset: 1024 },
+  SerialChardev: {
+    chardev: 'ser0',
+    name: 'org.qemu.console.serial.0',
+    connected: true,
+    feOpened: true,
+    epoch: 12345,
+    endOffset: 300_005,
+    problem: 'QEMU closed the stream',
+    inputDropped: 7,
+  },
+  SerialState: { vmId: 'vm-1', qemuUp: true, chardevs: [{ chardev: 'ser0', connected: true }] },
 };
 
 function codecOf(name: string): Codec {

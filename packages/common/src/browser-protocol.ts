@@ -28,6 +28,10 @@ export const MAX_MOUSE_BUTTON = 4;
 /** An input message's `ts` (client clock, ms since the epoch) is at most this. */
 export const MAX_CLIENT_TIME_MS = 1e15;
 export const TOUCH_PHASES = ['begin', 'update', 'end', 'cancel'] as const;
+/** Serial console: typed bytes per binary WebSocket message at most (the page splits pastes). */
+export const MAX_SERIAL_INPUT_BYTES = 4096;
+/** Serial console: a paste larger than this is refused by the page (the guest reads slowly). */
+export const MAX_SERIAL_PASTE_BYTES = 64 * 1024;
 
 // --- error codes ---
 
@@ -48,7 +52,9 @@ export type ErrorCode =
   | 'negotiation_failed'
   | 'connection_failed'
   | 'view_only'
-  | 'malformed';
+  | 'malformed'
+  /** Serial console: the VM has none (that the input service serves), or it is not open here. */
+  | 'no_serial';
 
 /** Why an input message was refused (sent back on the "input" DataChannel). */
 export type InputRefusal = Extract<ErrorCode, 'view_only' | 'too_large' | 'malformed' | 'rate_limited'>;
@@ -107,7 +113,13 @@ export type ClientMessage =
    * longer asks (it keeps the guest's mode). View-only viewers are refused (`view_only`).
    */
   | { type: 'resize'; width: number; height: number; widthMm: number; heightMm: number }
-  | { type: 'resize_stop' };
+  | { type: 'resize_stop' }
+  /**
+   * Opens the VM's serial console on this socket (`chardev`: QEMU's chardev id; default the first):
+   * then the server sends its output as binary messages (scrollback first), and a control viewer's
+   * binary messages (at most MAX_SERIAL_INPUT_BYTES each) are typed into it.
+   */
+  | { type: 'serial_open'; vm: string; chardev?: string };
 
 /**
  * What became of a viewer's `resize`: `applied` (the console has that size now), `unsupported`
@@ -137,7 +149,26 @@ export type ServerMessage =
       consoleHeight: number;
     }
   | { type: 'closed'; reason: string }
-  | { type: 'error'; code: ErrorCode; message: string; fatal: boolean };
+  | { type: 'error'; code: ErrorCode; message: string; fatal: boolean }
+  /** The serial console this socket opened: on open and whenever it changes. */
+  | { type: 'serial'; serial: SerialStatus };
+
+/** A serial console as the page shows it. */
+export interface SerialStatus {
+  vm: string;
+  /** QEMU's chardev id; '' while none is known yet. */
+  chardev: string;
+  /** QEMU's Name for it, e.g. org.qemu.console.serial.0. */
+  name: string;
+  /** The input service holds QEMU's stream: typed bytes reach the guest. */
+  connected: boolean;
+  /** Why not, in words ('' when connected). */
+  problem: string;
+  /** Output this page missed for good (it fell out of the scrollback before it could be sent). */
+  lostBytes: number;
+  /** Typed bytes the guest side refused so far (nobody reading, or its queue full). */
+  inputDropped: number;
+}
 
 // --- the "input" DataChannel, JSON text, one object per message ---
 

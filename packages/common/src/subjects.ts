@@ -61,6 +61,9 @@ const streamPrefix = (s: StreamKey): string =>
 const consolePrefix = (vmId: string, consoleId: number): string =>
   `qw.vm.${token(vmId, 'vm id')}.console.${consoleIndex(consoleId)}`;
 
+const serialPrefix = (vmId: string, chardev: string): string =>
+  `qw.vm.${token(vmId, 'vm id')}.serial.${token(chardev, 'chardev id')}`;
+
 /** The services that connect to NATS, each as its own NATS user. */
 export const NATS_SERVICES = ['capture', 'encoder', 'signaling', 'input'] as const;
 export type NatsService = (typeof NATS_SERVICES)[number];
@@ -160,6 +163,45 @@ export const SUBJECT_TABLE = {
         'tells the viewer named in the body (a body naming another VM or console than its subject is dropped)',
     },
   },
+  serialOut: {
+    subject: 'qw.vm.<vm>.serial.<chardev>.out',
+    message: 'SerialData',
+    permission: 'qw.vm.*.serial.*.out',
+    publishers: {
+      input:
+        'what the guest wrote on a D-Bus serial chardev, as it arrives (offsets count every byte); a replay of the scrollback (256 KiB) answering `serial.replay`',
+    },
+    subscribers: {
+      signaling:
+        'relays to the pages that opened that serial console, each from the offset it needs: nothing lost or doubled',
+    },
+  },
+  serialIn: {
+    subject: 'qw.vm.<vm>.serial.<chardev>.in',
+    message: 'SerialInput',
+    permission: 'qw.vm.*.serial.*.in',
+    publishers: { signaling: 'bytes typed by control viewers (at most 4 KiB a message)' },
+    subscribers: {
+      input:
+        'written to the chardev; bounded queue per chardev (64 KiB), beyond it refused and said in `serial.state`',
+    },
+  },
+  serialReplay: {
+    subject: 'qw.vm.<vm>.serial.<chardev>.replay',
+    message: 'SerialReplay',
+    permission: 'qw.vm.*.serial.*.replay',
+    publishers: { signaling: 'a page opened the serial console, or live bytes were lost on the way' },
+    subscribers: { input: 'answers on `serial.<chardev>.out` with the scrollback from the asked offset' },
+  },
+  serialState: {
+    subject: 'qw.vm.<vm>.serial.state',
+    message: 'SerialState',
+    permission: 'qw.vm.*.serial.state',
+    publishers: { input: 'on every change of a chardev (found, connected, lost) and every 5 s' },
+    subscribers: {
+      signaling: 'what the pages show about the serial console (connected, QEMU gone, input refused)',
+    },
+  },
   encoded: {
     subject: 'qw.stream.<vm>.<c>.<rendition>.au',
     message: 'EncodedFrame',
@@ -240,6 +282,15 @@ export const subjects = {
   /** UiInfoResult: what became of a viewer's SetUIInfo hint. */
   uiInfoResult: (vmId: string, consoleId: number): string => `${consolePrefix(vmId, consoleId)}.ui-info`,
   uiInfoResultAll: SUBJECT_TABLE.uiInfoResult.permission,
+  /** Serial consoles (D-Bus chardevs): output and replays, typed input, replay requests, state. */
+  serialOut: (vmId: string, chardev: string): string => `${serialPrefix(vmId, chardev)}.out`,
+  serialOutAll: SUBJECT_TABLE.serialOut.permission,
+  serialIn: (vmId: string, chardev: string): string => `${serialPrefix(vmId, chardev)}.in`,
+  serialInAll: SUBJECT_TABLE.serialIn.permission,
+  serialReplay: (vmId: string, chardev: string): string => `${serialPrefix(vmId, chardev)}.replay`,
+  serialReplayAll: SUBJECT_TABLE.serialReplay.permission,
+  serialState: (vmId: string): string => `qw.vm.${token(vmId, 'vm id')}.serial.state`,
+  serialStateAll: SUBJECT_TABLE.serialState.permission,
   /** EncodedFrame access units of a stream. */
   encoded: (s: StreamKey): string => `${streamPrefix(s)}.au`,
   encodedAll: SUBJECT_TABLE.encoded.permission,
@@ -308,4 +359,19 @@ export function validStreamKey(s: {
   const rendition = s.rendition ?? '';
   if (!isSubjectToken(vmId) || !isConsoleId(consoleId) || !isSubjectToken(rendition)) return undefined;
   return { vmId, consoleId, rendition };
+}
+
+/**
+ * The VM and chardev a serial subject (qw.vm.<vm>.serial.<chardev>.out|in|replay) names, or
+ * undefined when it is not one.
+ */
+export function serialOfSubject(
+  subject: string,
+): { vmId: string; chardev: string; kind: 'out' | 'in' | 'replay' } | undefined {
+  const parts = subject.split('.');
+  if (parts.length !== 6 || parts[0] !== 'qw' || parts[1] !== 'vm' || parts[3] !== 'serial') return undefined;
+  const [vmId = '', chardev = '', kind = ''] = [parts[2], parts[4], parts[5]];
+  if (!isSubjectToken(vmId) || !isSubjectToken(chardev)) return undefined;
+  if (kind !== 'out' && kind !== 'in' && kind !== 'replay') return undefined;
+  return { vmId, chardev, kind };
 }

@@ -10,6 +10,7 @@ import {
   SUBJECT_TABLE,
   cursorOfSubject,
   subjects,
+  serialOfSubject,
   vmOfInputSubject,
   type SubjectName,
   type SubjectRow,
@@ -39,6 +40,10 @@ const built: Record<SubjectName, string[]> = {
   consoleRefresh: [subjects.consoleRefresh],
   input: [subjects.input('vm-1')],
   uiInfoResult: [subjects.uiInfoResult('vm-1', 2)],
+  serialOut: [subjects.serialOut('vm-1', 'ser0')],
+  serialIn: [subjects.serialIn('vm-1', 'ser0')],
+  serialReplay: [subjects.serialReplay('vm-1', 'ser0')],
+  serialState: [subjects.serialState('vm-1')],
   encoded: [subjects.encoded(key)],
   keyframeRequest: [subjects.keyframeRequest(key)],
   encoderControl: [subjects.encoderControl(key)],
@@ -94,10 +99,10 @@ test('the derived permissions let each service at exactly the rows that name it'
     assert.ok(NATS_PERMISSIONS.encoder.subscribe.includes(all), all);
   }
   assert.ok(NATS_PERMISSIONS.input.subscribe.includes(subjects.inputAll));
+  // Input publishes only what became of SetUIInfo hints and what its serial consoles say.
   assert.deepEqual(
-    NATS_PERMISSIONS.input.publish,
-    [subjects.uiInfoResultAll],
-    'input publishes only what became of SetUIInfo hints',
+    [...NATS_PERMISSIONS.input.publish].sort(),
+    [subjects.uiInfoResultAll, subjects.serialOutAll, subjects.serialStateAll].sort(),
   );
 });
 
@@ -121,4 +126,26 @@ test('input and cursor subjects parse back to what built them; anything else is 
   assert.equal(cursorOfSubject('qw.vm.vm-1.console.99999.cursor.shape'), undefined);
   assert.equal(cursorOfSubject('qw.vm.vm-1.console.2.cursor.shape.x'), undefined);
   assert.equal(cursorOfSubject(subjects.frameReady('vm-1', 2)), undefined);
+});
+
+test('serial subjects parse back to their VM, chardev and kind; anything else is undefined', () => {
+  assert.deepEqual(serialOfSubject(subjects.serialOut('vm-1', 'ser0')), {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    kind: 'out',
+  });
+  assert.deepEqual(serialOfSubject(subjects.serialIn('vm-1', 'ser0')), {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    kind: 'in',
+  });
+  assert.deepEqual(serialOfSubject(subjects.serialReplay('vm-1', 'ser0')), {
+    vmId: 'vm-1',
+    chardev: 'ser0',
+    kind: 'replay',
+  });
+  assert.equal(serialOfSubject(subjects.serialState('vm-1')), undefined);
+  assert.equal(serialOfSubject('qw.vm.vm-1.serial.a$b.in'), undefined);
+  assert.equal(serialOfSubject('qw.vm.vm-1.serial.ser0.out.x'), undefined);
+  assert.throws(() => subjects.serialIn('vm-1', 'ser.0'), TypeError);
 });

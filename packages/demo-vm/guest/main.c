@@ -4,6 +4,7 @@
 #include "kbd.h"
 #include "pointer.h"
 #include "pace.h"
+#include "serial.h"
 #include "video.h"
 
 #define MB_BOOT_MAGIC 0x2BADB002u
@@ -129,13 +130,17 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
     draw_init(&s);
     video_present(&s);
     pointer_init(&s, magic == MB_BOOT_MAGIC && (mbi->flags & MB_INFO_CMDLINE) ? (const char *)mbi->cmdline : 0);
+    serial_console_init(magic == MB_BOOT_MAGIC && (mbi->flags & MB_INFO_CMDLINE) ? (const char *)mbi->cmdline : 0);
     pace_init(FPS);
     for (uint32_t frame = 0;; frame++) {
         pace_wait();
+        if (frame > 0 && frame % (10 * FPS) == 0)
+            serial_console_tick(frame / FPS);
         for (uint32_t y = 0; y < s.height; y += BAND) {
             draw_pattern_rows(&s, frame, y, y + BAND);
             pointer_poll(&s);
             pointer_draw_rows(&s, y, y + BAND);
+            serial_echo_poll();
             if (kbd_poll()) {
                 if ((kbd.f12 & 1) != mode)
                     break; /* the rest of this frame would be drawn at the old size */

@@ -24,8 +24,8 @@ struct pointer_state pointer;
 static uint8_t packet[3];
 static uint32_t have; /* bytes of the current PS/2 packet */
 
-/* Does the command line have the word `word`? */
-static int has_word(const char *p, const char *word)
+/* Does the command line have the word `word`? (pointer.h; serial.c uses it too) */
+int has_word(const char *p, const char *word)
 {
     while (p && *p) {
         while (*p == ' ' || *p == '\t')

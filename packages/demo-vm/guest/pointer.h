@@ -20,6 +20,8 @@ struct pointer_state {
 
 extern struct pointer_state pointer;
 
+/* Does the multiboot command line `p` (NULL: none) have the word `word`? */
+int has_word(const char *p, const char *word);
 /* Reads "pointer=..." from the multiboot command line (NULL: none) and sets the device up. */
 void pointer_init(const struct screen *s, const char *cmdline);
 /* Takes what the device has queued; returns non-zero when the pointer moved. */

@@ -21,6 +21,12 @@ export interface GuestQemuOptions {
   busAddress?: string;
   /** Extra `-display dbus` suboptions, e.g. "gl=off". */
   displayOptions?: string;
+  /**
+   * COM1 on a D-Bus chardev (`-chardev dbus,id=ser0,name=org.qemu.console.serial.0`, needs
+   * busAddress): the serial console the input service serves to pages; the guest also writes a
+   * banner line at boot (`serial` on its command line) and echoes what it reads.
+   */
+  serialOnDbus?: boolean;
   /** The guest's ELF (default: the built one, guestKernelPath). */
   kernel?: string;
   /**
@@ -41,6 +47,9 @@ function virtioGpu(width: number, height: number, heads: number): string {
   return `virtio-gpu-pci${multi},xres=${width},yres=${height}`;
 }
 
+/** The demo VM's serial chardev id (its object: /org/qemu/Display1/Chardev_ser0). */
+export const SERIAL_CHARDEV_ID = 'ser0';
+
 /** QEMU arguments (TCG, no defaults) that boot the test guest with its display. */
 export function guestQemuArgs(opts: GuestQemuOptions): string[] {
   const { width, height } = opts;
@@ -55,6 +64,15 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
           `dbus,addr=${opts.busAddress.replaceAll(',', ',,')}${opts.displayOptions ? `,${opts.displayOptions}` : ''}`,
         ]
       : ['-display', 'none'];
+  const serial =
+    opts.serialOnDbus === true && opts.busAddress !== undefined
+      ? [
+          '-chardev',
+          `dbus,id=${SERIAL_CHARDEV_ID},name=org.qemu.console.serial.0`,
+          '-serial',
+          `chardev:${SERIAL_CHARDEV_ID}`,
+        ]
+      : [];
   return [
     '-accel',
     'tcg',
@@ -70,7 +88,8 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
     '-kernel',
     opts.kernel ?? guestKernelPath,
     '-append',
-    `${width}x${height}`,
+    `${width}x${height}${serial.length > 0 ? ' serial' : ''}`,
     ...display,
+    ...serial,
   ];
 }

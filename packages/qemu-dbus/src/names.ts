@@ -4,6 +4,9 @@ export const DISPLAY_ROOT = '/org/qemu/Display1';
 export const VM_PATH = '/org/qemu/Display1/VM';
 export const consolePath = (id: number): string => `/org/qemu/Display1/Console_${id}`;
 export const LISTENER_PATH = '/org/qemu/Display1/Listener';
+/** A D-Bus chardev (`-chardev dbus,id=ID,name=...`) is exported as Chardev_ID. */
+export const chardevPath = (id: string): string => `/org/qemu/Display1/Chardev_${id}`;
+export const CHARDEV_INTERFACE = 'org.qemu.Display1.Chardev';
 
 export const IFACE = {
   vm: 'org.qemu.Display1.VM',

@@ -17,6 +17,8 @@ export interface QemuOptions {
   displayOptions?: string;
   /** Display heads (video 'virtio' only): QEMU's graphic consoles 0..heads-1. */
   heads?: number;
+  /** COM1 on a D-Bus chardev (guestQemuArgs' serialOnDbus) instead of the serial log file. */
+  serialOnDbus?: boolean;
   /** More QEMU arguments (devices). */
   extraArgs?: string[];
   /** Which QEMU: the system's (10, default) or bookworm's 7.2 (no display flow control). */
@@ -62,11 +64,11 @@ export class QemuVm {
         ...(opts.busAddress !== undefined ? { busAddress: opts.busAddress } : {}),
         ...(opts.displayOptions !== undefined ? { displayOptions: opts.displayOptions } : {}),
         ...(opts.heads !== undefined ? { heads: opts.heads } : {}),
+        ...(opts.serialOnDbus === true ? { serialOnDbus: true } : {}),
         // Another user may not reach the checkout: give it its own copy of the guest.
         ...(opts.runAs ? { kernel: copyGuest(dir) } : {}),
       }),
-      '-serial',
-      `file:${serialPath}`,
+      ...(opts.serialOnDbus === true ? [] : ['-serial', `file:${serialPath}`]),
       '-qmp',
       `unix:${qmpPath},server=on,wait=off`,
       ...(opts.extraArgs ?? []),

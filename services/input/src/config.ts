@@ -61,6 +61,20 @@ export const inputConfigShape = {
   INPUT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(256),
   /** A D-Bus call without a reply for this long counts as failed. */
   INPUT_CALL_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
+  /** Serial consoles: bytes of scrollback kept per chardev (a late viewer sees the boot log). */
+  SERIAL_SCROLLBACK_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(256 * 1024),
+  /** Serial consoles: typed bytes waiting for the guest at most, per chardev; beyond it refused. */
+  SERIAL_INPUT_QUEUE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(4096)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9104),
 };
 

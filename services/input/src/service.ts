@@ -26,6 +26,7 @@ const UI_INFO_OUTCOMES: Record<UiInfoReport['outcome'], qemu_webrtc.v1.UiInfoOut
   ignored: UiInfoOutcome.UI_INFO_OUTCOME_IGNORED,
   failed: UiInfoOutcome.UI_INFO_OUTCOME_FAILED,
 };
+import { SerialOwner } from './serial/serial-owner.js';
 
 /** Drops are logged at most once per reason in this period (a flood must not flood the log). */
 const DROP_LOG_MS = 10_000;
@@ -56,6 +57,8 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly dropLogged = new Map<DropReason, number>();
   private destroyed = false;
+  /** The VMs' serial consoles (D-Bus chardevs): their own files, src/serial/. */
+  readonly serial: SerialOwner;
 
   private constructor(
     readonly config: InputConfig,
@@ -73,6 +76,17 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
         }),
       );
     }
+    this.serial = new SerialOwner(
+      config.INPUT_VMS,
+      nc,
+      {
+        scrollbackBytes: config.SERIAL_SCROLLBACK_BYTES,
+        inputQueueBytes: config.SERIAL_INPUT_QUEUE_BYTES,
+        maxChardevs: 16,
+      },
+      this.metrics.registry,
+      logger,
+    );
     this.metrics.stats = () => {
       let viewers = 0;
       let held = 0;
@@ -134,6 +148,7 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
       health: () => ({ ok: !this.nc.isClosed() && !this.destroyed, vms: this.vmStatus() }),
     });
     for (const vm of this.vms.values()) vm.start();
+    this.serial.start();
     this.sub = this.nc.subscribe(subjects.inputAll, {
       callback: (error, msg) => {
         if (error) {
@@ -219,6 +234,7 @@ export class InputService extends EventEmitter<InputServiceEvents> implements Se
     this.destroyed = true;
     clearInterval(this.sweepTimer);
     this.sub?.unsubscribe();
+    this.serial.destroy();
     await Promise.all([...this.vms.values()].map((vm) => vm.stop()));
     await this.metricsServer?.close();
     await drainNats(this.nc);

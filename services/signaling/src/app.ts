@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -22,10 +23,20 @@ import type { SignalingMetrics } from './metrics.js';
 import { answerOversizedBodies } from './oversized-body.js';
 import { MAX_SDP_BYTES, SdpError, parseSdpFragment } from './sdp.js';
 import { CapacityError, type ViewerManager } from './viewer-manager.js';
+import type { SerialHub } from './serial-hub.js';
 import { WsSession } from './ws-session.js';
 
 /** The browser client's files: web/public (HTML, CSS) and web/dist (compiled scripts). */
 export const defaultWebDir = fileURLToPath(new URL('../../web', import.meta.url));
+
+/** npm packages the page loads as they ship (the serial console's xterm.js): URL prefix -> folder. */
+const require = createRequire(import.meta.url);
+const VENDOR = [
+  { prefix: '/vendor/xterm/', dir: dirname(require.resolve('@xterm/xterm/package.json')) },
+  { prefix: '/vendor/xterm-addon-fit/', dir: dirname(require.resolve('@xterm/addon-fit/package.json')) },
+];
+/** Only these files of theirs are served. */
+const VENDOR_FILES = new Set(['/lib/xterm.mjs', '/css/xterm.css', '/lib/addon-fit.mjs']);
 
 export interface AppDeps {
   logger: Logger;
@@ -41,6 +52,8 @@ export interface AppDeps {
   up: () => boolean;
   webDir?: string;
   https?: { cert: Buffer; key: Buffer };
+  /** Serial consoles over the WebSocket (serial-hub.ts). */
+  serial?: SerialHub;
 }
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -48,7 +61,7 @@ const CONSOLE = /^\d{1,5}$/;
 
 const HTML_HEADERS = {
   'content-security-policy':
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
@@ -146,6 +159,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       res.setHeader('x-content-type-options', 'nosniff');
     },
   });
+  for (const v of VENDOR) {
+    await app.register(fastifyStatic, {
+      root: v.dir,
+      prefix: v.prefix,
+      decorateReply: false,
+      index: false,
+      allowedPath: (path) => VENDOR_FILES.has(path),
+      setHeaders: (res) => {
+        res.setHeader('x-content-type-options', 'nosniff');
+      },
+    });
+  }
   const page = (name: string): string | undefined => {
     const path = join(publicDir, name);
     return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
@@ -211,6 +236,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       logger: deps.logger.child({ component: 'ws' }),
       iceServers: deps.iceServers,
       defaultRendition: deps.defaultRendition,
+      ...(deps.serial ? { serial: deps.serial } : {}),
     });
   });
 

@@ -19,6 +19,7 @@ import { TokenStore } from './auth.js';
 import type { SignalingConfig } from './config.js';
 import { ConsoleDirectory } from './console-directory.js';
 import { CursorHub } from './cursor-hub.js';
+import { SerialHub } from './serial-hub.js';
 import { EncoderWatch } from './encoder-watch.js';
 import { toBrowserIceServer, toNdcIceServer } from './ice-servers.js';
 import { SignalingMetrics } from './metrics.js';
@@ -61,6 +62,7 @@ export class SignalingService {
   readonly ladder: RenditionLadder;
   readonly adapter: LinkAdapter;
   readonly encoders: EncoderWatch;
+  readonly serial: SerialHub;
   private readonly badInput: BadInputLog;
   private destroyed = false;
   private listening = false;
@@ -82,8 +84,10 @@ export class SignalingService {
       adapter: LinkAdapter;
       encoders: EncoderWatch;
       badInput: BadInputLog;
+      serial: SerialHub;
     },
   ) {
+    this.serial = parts.serial;
     this.metrics = parts.metrics;
     this.consoles = parts.consoles;
     this.tokens = parts.tokens;
@@ -132,6 +136,7 @@ export class SignalingService {
       badInput,
     );
     const cursors = new CursorHub(nc, metrics, badInput);
+    const serial = new SerialHub(nc, logger.child({ component: 'serial' }), badInput);
     const adaptation: AdaptationSettings = {
       downAfterMs: config.ADAPT_DOWN_AFTER_MS,
       upAfterMs: config.ADAPT_UP_AFTER_MS,
@@ -177,8 +182,10 @@ export class SignalingService {
       up: () => holder.service?.up ?? false,
       ...(config.WEB_DIR !== undefined ? { webDir: config.WEB_DIR } : {}),
       ...(https ? { https } : {}),
+      serial,
     });
     const service = new SignalingService(config, logger, nc, app, {
+      serial,
       metrics,
       consoles,
       tokens,
@@ -305,6 +312,7 @@ export class SignalingService {
     this.hub.close();
     this.badInput.close();
     this.cursors.close();
+    this.serial.close();
     if (this.listening) await this.app.close();
     else await this.app.close().catch(() => undefined);
     await this.metricsServer?.close();

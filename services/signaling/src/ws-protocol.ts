@@ -52,6 +52,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     heightMm: z.number().int().min(0).max(MAX_INPUT_COORD),
   }),
   z.strictObject({ type: z.literal('resize_stop') }),
+  z.strictObject({ type: z.literal('serial_open'), vm: subjectToken, chardev: subjectToken.optional() }),
 ]);
 
 export type ClientSchemaMatches = Holds<SameType<z.infer<typeof clientMessageSchema>, ClientMessage>>;

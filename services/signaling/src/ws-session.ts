@@ -13,6 +13,7 @@ import {
 import type { ConsoleDirectory } from './console-directory.js';
 import type { SignalingMetrics } from './metrics.js';
 import { TokenBucket } from './rate-limit.js';
+import { openSerial, typeSerial, type SerialHub, type SerialSink } from './serial-hub.js';
 import type { Viewer } from './viewer.js';
 import { CapacityError, type ViewerManager } from './viewer-manager.js';
 import { clientMessageSchema } from './ws-protocol.js';
@@ -28,6 +29,8 @@ export interface WsSessionDeps {
   defaultRendition: string;
   /** Called once, when the socket has authenticated or closed (whichever comes first). */
   settled?: () => void;
+  /** Serial consoles (the `serial_open` message and binary messages); absent: refused. */
+  serial?: SerialHub;
 }
 
 /** After this many refused messages in a row the socket is closed (policy violation). */
@@ -51,6 +54,8 @@ export class WsSession {
   private settled = false;
   /** Stops following the watched console's changes (set while a viewer watches one). */
   private unwatchConsole: (() => void) | undefined;
+  /** The serial console this socket opened (serial-hub.ts). */
+  private serialSink: SerialSink | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -133,7 +138,14 @@ export class WsSession {
       return;
     }
     if (isBinary) {
-      this.strike('bad_message', 'messages must be JSON text');
+      // Binary: typed bytes for the serial console this socket opened (control viewers only).
+      if (this.role !== undefined && this.serialSink) {
+        const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+        const refused = typeSerial(this.deps.serial, this.serialSink, this.role, bytes);
+        if (refused) this.error(refused.code, refused.message);
+        return;
+      }
+      this.strike('bad_message', 'messages must be JSON text (binary only after serial_open)');
       return;
     }
     const text = Array.isArray(data)
@@ -211,6 +223,13 @@ export class WsSession {
             : null,
         );
         break;
+      case 'serial_open':
+        this.serialSink?.close();
+        this.serialSink = openSerial(this.deps.serial, this.socket, m.vm, m.chardev, (status) =>
+          this.send({ type: 'serial', serial: status }),
+        );
+        if (!this.serialSink) this.error('no_serial', 'serial consoles are not served here');
+        break;
     }
   }
 
@@ -276,6 +295,7 @@ export class WsSession {
     this.unwatchConsole?.();
     this.unwatchConsole = undefined;
     this.viewer?.close('left');
+    this.serialSink?.close();
   }
 }
 

@@ -12,6 +12,7 @@ import { CursorOverlay } from './cursor-overlay.js';
 import { FollowWindow } from './follow-window.js';
 import { InputCapture } from './input-capture.js';
 import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './protocol/browser-protocol.js';
+import { SerialPane } from './serial-pane.js';
 import { Session } from './session.js';
 import { StatsOverlay } from './stats-overlay.js';
 
@@ -91,6 +92,19 @@ const input = new InputCapture(stage, video, {
   buffered: () => inputChannel?.bufferedAmount ?? 0,
   pointer: (x, y) => cursor.setLocal(x, y),
 });
+
+/** The VM's serial console, if it has one (its own WebSocket; shown once one is found). */
+const serialPane = new SerialPane(
+  {
+    pane: element('serial', HTMLDivElement),
+    terminal: element('serial-terminal', HTMLDivElement),
+    status: element('serial-status', HTMLSpanElement),
+    copy: element('serial-copy', HTMLButtonElement),
+    toggle: element('serial-toggle', HTMLButtonElement),
+  },
+  token,
+  vm,
+);
 
 const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? Number.NaN);
 
@@ -322,6 +336,15 @@ document.addEventListener('fullscreenchange', () => {
       lastOutcome: follow.lastOutcome,
       notices: [...follow.notices],
     };
+  },
+  /** The serial console pane (serial-pane.ts). */
+  serial: {
+    text: () => serialPane.text(),
+    get received() {
+      return serialPane.received;
+    },
+    type: (text: string) => serialPane.term.input(text, true),
+    status: () => element('serial-status', HTMLSpanElement).textContent,
   },
   /** Sends a raw input message, bypassing the page's own checks (tests of the server's). */
   sendRaw(text: string) {
