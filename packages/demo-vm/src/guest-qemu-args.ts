@@ -23,6 +23,8 @@ export interface GuestQemuOptions {
   displayOptions?: string;
   /** The guest's ELF (default: the built one, guestKernelPath). */
   kernel?: string;
+  /** A file for QEMU's ISA debug console (port 0xE9): the guest writes each keyboard byte there. */
+  debugconPath?: string;
 }
 
 /** QEMU arguments (TCG, no defaults) that boot the test guest with its display. */
@@ -56,5 +58,6 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
     '-append',
     `${width}x${height}`,
     ...display,
+    ...(opts.debugconPath !== undefined ? ['-debugcon', `file:${opts.debugconPath}`] : []),
   ];
 }

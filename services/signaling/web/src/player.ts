@@ -12,6 +12,7 @@ import { InputCapture } from './input-capture.js';
 import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './protocol/browser-protocol.js';
 import { Session } from './session.js';
 import { StatsOverlay } from './stats-overlay.js';
+import { TypeText } from './type-text.js';
 
 interface KeyboardLock {
   lock(keys?: string[]): Promise<void>;
@@ -81,6 +82,16 @@ const input = new InputCapture(stage, video, {
   pointer: (x, y) => cursor.setLocal(x, y),
 });
 
+const typeText = new TypeText(
+  {
+    send: sendInput,
+    open: () => inputChannel?.readyState === 'open',
+    buffered: () => inputChannel?.bufferedAmount ?? 0,
+    canControl: () => role === 'control',
+  },
+  element('type-text-toggle', HTMLButtonElement),
+);
+
 const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? Number.NaN);
 
 function scheduleRetry(): void {
@@ -130,6 +141,7 @@ async function connect(): Promise<void> {
       hello: (r) => {
         role = r;
         roleBadge.textContent = r === 'control' ? 'control' : 'view only';
+        typeText.setRole(r === 'control');
       },
       console: (entry) => {
         consoleInfo = entry;
@@ -255,6 +267,8 @@ document.addEventListener('fullscreenchange', () => {
   sendRaw(text: string) {
     inputChannel?.send(text);
   },
+  /** "Type text" (paste as keystrokes): its panel's state, and start/abort without the clicks. */
+  typeText,
 };
 
 stage.focus();
