@@ -31,12 +31,16 @@ export async function loadXtScancodes(pkgRoot) {
     });
   if (!novncDir) throw new Error('@novnc/novnc is not installed (pnpm install)');
   const source = join(novncDir, 'core/input/xtscancodes.js');
-  const version = JSON.parse(readFileSync(join(novncDir, 'package.json'), 'utf8')).version;
+  /** @type {(text: string) => { version: string }} */
+  const parsePackage = JSON.parse;
+  const { version } = parsePackage(readFileSync(join(novncDir, 'package.json'), 'utf8'));
   const text = readFileSync(source, 'utf8');
   const checksum = /Database checksum sha256\(([0-9a-f]{64})\)/.exec(text)?.[1];
   if (!checksum || !text.includes('keymaps.csv')) {
     throw new Error(`${source} does not look generated from keycodemapdb's keymaps.csv`);
   }
-  const table = (await import(pathToFileURL(source).href)).default;
+  /** @type {(url: string) => Promise<{ default: Record<string, unknown> }>} */
+  const importTable = (url) => import(url);
+  const { default: table } = await importTable(pathToFileURL(source).href);
   return { table, version, checksum, source };
 }

@@ -114,7 +114,12 @@ function heldAfter(bytes: number[]): Set<number> {
 test('Type text: each layout’s text reaches the guest as that layout’s scancodes', async (t) => {
   const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const debugcon = dir.join('debugcon.txt');
-  const vm = await QemuVm.start(dir, { busAddress: bus.address, width: 640, height: 480, debugconPath: debugcon });
+  const vm = await QemuVm.start(dir, {
+    busAddress: bus.address,
+    width: 640,
+    height: 480,
+    debugconPath: debugcon,
+  });
   t.after(() => vm.stop());
   const system = await StartedSystem.start(
     ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
@@ -125,7 +130,9 @@ test('Type text: each layout’s text reaches the guest as that layout’s scanc
   t.after(() => browser.close());
   const page = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL);
   await page.waitForFunction(() => (window as Hooks).qemuWebrtc?.inputOpen === true);
-  const layouts = await page.$$eval('#type-text-layout option', (os) => os.map((o) => (o as HTMLOptionElement).value));
+  const layouts = await page.$$eval('#type-text-layout option', (os) =>
+    os.map((o) => (o as HTMLOptionElement).value),
+  );
   assert.deepEqual(layouts.sort(), Object.keys(TEXTS).sort(), 'the page offers the tested layouts');
   // The whole input path is live (signaling, input, QEMU's bus) once a first key arrives.
   const warmFrom = guestBytes(debugcon).length;
@@ -135,7 +142,7 @@ test('Type text: each layout’s text reaches the guest as that layout’s scanc
   for (const layout of Object.keys(TEXTS)) {
     await t.test(`${layout}: exactly the layout’s scancodes`, async () => {
       const text = TEXTS[layout] ?? '';
-      const expected = [...text].flatMap((ch) => expectedBytes(layout, ch));
+      const expected = Array.from(text).flatMap((ch) => expectedBytes(layout, ch));
       const from = guestBytes(debugcon).length;
       const started = Date.now();
       const result = await typeInPage(page, layout, text);
@@ -149,7 +156,7 @@ test('Type text: each layout’s text reaches the guest as that layout’s scanc
         20_000,
       ).catch(() => guestBytes(debugcon).slice(from));
       t.diagnostic(
-        `${layout}: ${[...text].length} characters, ${expected.length} bytes, typed and read back in ${Date.now() - started} ms at ${RATE} chars/s`,
+        `${layout}: ${Array.from(text).length} characters, ${expected.length} bytes, typed and read back in ${Date.now() - started} ms at ${RATE} chars/s`,
       );
       assert.equal(hex(got), hex(expected));
     });

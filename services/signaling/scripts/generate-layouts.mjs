@@ -45,7 +45,8 @@ const keysymChar = new Map();
 for (const m of keysymText.matchAll(/^#define XK_(\w+)\s+0x[0-9a-fA-F]+\s*\/\* U\+([0-9A-F]{4,6}) /gm)) {
   keysymChar.set(m[1], Number.parseInt(m[2], 16));
 }
-if (keysymChar.size < 500) throw new Error(`generate-layouts: only ${keysymChar.size} keysyms in ${KEYSYMDEF}`);
+if (keysymChar.size < 500)
+  throw new Error(`generate-layouts: only ${keysymChar.size} keysyms in ${KEYSYMDEF}`);
 function charOf(name) {
   const u = /^U([0-9A-Fa-f]{4,6})$/.exec(name);
   const cp = u ? Number.parseInt(u[1], 16) : keysymChar.get(name);
@@ -81,7 +82,8 @@ function parseTypes(text) {
       const combo = [mods.includes('Shift'), mods.includes('LevelThree')];
       const old = levels.get(level);
       // The fewest modifiers that reach the level.
-      if (!old || Number(combo[0]) + Number(combo[1]) < Number(old[0]) + Number(old[1])) levels.set(level, combo);
+      if (!old || Number(combo[0]) + Number(combo[1]) < Number(old[0]) + Number(old[1]))
+        levels.set(level, combo);
     }
     types.set(m[1], levels);
   }

@@ -121,9 +121,11 @@ export class TypeText {
       spellcheck: false,
     });
     this.layoutSelect = el('select', { id: 'type-text-layout', title: "The guest's keyboard layout" });
-    for (const l of KEYBOARD_LAYOUTS) this.layoutSelect.append(el('option', { value: l.id }, `${l.label} (${l.id})`));
+    for (const l of KEYBOARD_LAYOUTS)
+      this.layoutSelect.append(el('option', { value: l.id }, `${l.label} (${l.id})`));
     const savedLayout = stored(STORE_LAYOUT);
-    if (savedLayout && KEYBOARD_LAYOUTS.some((l) => l.id === savedLayout)) this.layoutSelect.value = savedLayout;
+    if (savedLayout && KEYBOARD_LAYOUTS.some((l) => l.id === savedLayout))
+      this.layoutSelect.value = savedLayout;
     this.layoutSelect.addEventListener('change', () => store(STORE_LAYOUT, this.layoutSelect.value));
     this.rateInput = el('input', {
       id: 'type-text-rate',
@@ -172,8 +174,8 @@ export class TypeText {
     return Number.isFinite(r) ? Math.min(MAX_RATE, Math.max(1, r)) : DEFAULT_RATE;
   }
 
-  private layout(): KeyboardLayout {
-    return KEYBOARD_LAYOUTS.find((l) => l.id === this.layoutSelect.value) ?? KEYBOARD_LAYOUTS[0]!;
+  private layout(): KeyboardLayout | undefined {
+    return KEYBOARD_LAYOUTS.find((l) => l.id === this.layoutSelect.value) ?? KEYBOARD_LAYOUTS[0];
   }
 
   private report(state: TypeText['state'], message: string): void {
@@ -204,6 +206,7 @@ export class TypeText {
       return;
     }
     const layout = this.layout();
+    if (!layout) return;
     const plan = planTyping(text, layout);
     if (plan.untypeable.length > 0) {
       const list = plan.untypeable.map((u) => showChar(u.char)).join(', ');
