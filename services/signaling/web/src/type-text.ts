@@ -61,7 +61,7 @@ export interface TypeTextSink {
 
 const STORE_LAYOUT = 'qemu-webrtc.typeText.layout';
 const STORE_RATE = 'qemu-webrtc.typeText.rate';
-export const DEFAULT_RATE = 20;
+export const DEFAULT_RATE = 12;
 export const MAX_RATE = 100;
 /** Bytes queued on the DataChannel above which typing waits. */
 const MAX_BUFFERED = 16 * 1024;
