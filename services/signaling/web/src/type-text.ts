@@ -30,12 +30,15 @@ const CONTROL_KEYS: ReadonlyMap<string, KeyStroke> = new Map([
   ['\t', ['Tab', false, false]],
 ]);
 
-/** Turns text into key strokes for a layout; \r\n and \r count as one Enter. */
+/**
+ * Turns text into key strokes for a layout: composed first (NFC: e + U+0301 is é), \r\n and \r
+ * count as one Enter.
+ */
 export function planTyping(text: string, layout: KeyboardLayout): Plan {
   const strokes: PlannedStroke[] = [];
   const missing = new Map<string, number>();
-  for (const ch of text.replace(/\r\n?/g, '\n')) {
-    const k = CONTROL_KEYS.get(ch) ?? layout.chars.get(ch) ?? layout.chars.get(ch.normalize('NFC'));
+  for (const ch of text.normalize('NFC').replace(/\r\n?/g, '\n')) {
+    const k = CONTROL_KEYS.get(ch) ?? layout.chars.get(ch);
     if (!k) missing.set(ch, (missing.get(ch) ?? 0) + 1);
     else strokes.push({ code: k[0], shift: k[1], altGr: k[2] });
   }
