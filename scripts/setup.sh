@@ -24,9 +24,11 @@ PNPM_VERSION=$(sed -nE 's/^ *"packageManager": *"pnpm@([^"]+)".*/\1/p' package.j
 
 # From bookworm (docker.io, docker-compose, debootstrap, openssl: the docker test stages).
 # iproute2: ip and tc for the tests' network namespaces (not in minimal images).
+# libxkbcommon-tools, xkb-data, x11proto-dev: the page's keyboard layouts for paste-as-keys are
+# generated from xkeyboard-config at build time (xkbcli, keysymdef.h; services/signaling/scripts).
 APT_PACKAGES=(ca-certificates nats-server dbus chromium fonts-dejavu-core build-essential pkg-config python3
   util-linux iproute2 libavcodec-dev libavutil-dev libswscale-dev ffmpeg openssl
-  docker.io docker-compose debootstrap)
+  docker.io docker-compose debootstrap libxkbcommon-tools xkb-data x11proto-dev)
 # From bookworm-backports: QEMU 10 and Mesa 25 (with their -dev packages, whose versions must match).
 BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-modules-opengl libegl-mesa0 libgl1-mesa-dri libegl-dev
   libgles-dev libdrm-dev)

@@ -2,6 +2,7 @@
 #include "io.h"
 
 #define KEY_F12 0x58
+#define DEBUGCON 0xE9 /* QEMU's ISA debug console (-debugcon); writes go nowhere without it */
 
 struct kbd_state kbd;
 
@@ -51,6 +52,15 @@ static int kbd_byte(uint8_t b)
     return 1;
 }
 
+/* Every keyboard byte as two hex digits and a newline on the debug console (README.md). */
+static void kbd_report(uint8_t b)
+{
+    static const char hex[] = "0123456789abcdef";
+    outb(DEBUGCON, (uint8_t)hex[b >> 4]);
+    outb(DEBUGCON, (uint8_t)hex[b & 15]);
+    outb(DEBUGCON, '\n');
+}
+
 int kbd_poll(void)
 {
     int changed = 0;
@@ -61,6 +71,7 @@ int kbd_poll(void)
         uint8_t b = inb(0x60);
         if (st & 0x20)
             continue; /* mouse byte */
+        kbd_report(b);
         changed |= kbd_byte(b);
     }
     return changed;

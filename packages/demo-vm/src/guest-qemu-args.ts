@@ -34,6 +34,8 @@ export interface GuestQemuOptions {
    * consoles, and the guest draws its second head on scanout 1 (guest/README.md, Heads).
    */
   heads?: number;
+  /** A file for QEMU's ISA debug console (port 0xE9): the guest writes each keyboard byte there. */
+  debugconPath?: string;
 }
 
 /** The `id` of the guest's virtio-gpu when it has several heads (QMP screendump's `device`). */
@@ -91,5 +93,6 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
     `${width}x${height}${serial.length > 0 ? ' serial' : ''}`,
     ...display,
     ...serial,
+    ...(opts.debugconPath !== undefined ? ['-debugcon', `file:${opts.debugconPath}`] : []),
   ];
 }

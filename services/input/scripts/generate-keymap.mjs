@@ -5,36 +5,14 @@
 // `keymap-gen code-map --lang=js keymaps.csv html atset1`: KeyboardEvent.code -> AT set 1 (XT)
 // scancode, with extended keys as 0xE0xx. QEMU's qnum is that scancode with the 0xE0 prefix folded
 // into bit 7 (0xE0xx -> 0x80 | xx). src/gen/ is generated, git-ignored, and rebuilt by `pnpm build`.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { loadXtScancodes } from '../../../scripts/lib/xtscancodes.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgRoot = join(here, '..');
-// The package's "exports" hides its files from require.resolve: find its folder through the
-// resolution paths instead.
-const require = createRequire(join(pkgRoot, 'package.json'));
-const novncDir = require.resolve
-  .paths('@novnc/novnc')
-  .map((p) => join(p, '@novnc/novnc'))
-  .find((p) => {
-    try {
-      readFileSync(join(p, 'package.json'));
-      return true;
-    } catch {
-      return false;
-    }
-  });
-if (!novncDir) throw new Error('@novnc/novnc is not installed (pnpm install)');
-const source = join(novncDir, 'core/input/xtscancodes.js');
-const version = JSON.parse(readFileSync(join(novncDir, 'package.json'), 'utf8')).version;
-const text = readFileSync(source, 'utf8');
-const checksum = /Database checksum sha256\(([0-9a-f]{64})\)/.exec(text)?.[1];
-if (!checksum || !text.includes('keymaps.csv')) {
-  throw new Error(`${source} does not look generated from keycodemapdb's keymaps.csv`);
-}
-const table = (await import(pathToFileURL(source).href)).default;
+const { table, version, checksum, source } = await loadXtScancodes(pkgRoot);
 
 const rows = [];
 const skipped = [];

@@ -15,6 +15,7 @@ import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './prot
 import { SerialPane } from './serial-pane.js';
 import { Session } from './session.js';
 import { StatsOverlay } from './stats-overlay.js';
+import { TypeText } from './type-text.js';
 
 interface KeyboardLock {
   lock(keys?: string[]): Promise<void>;
@@ -106,6 +107,16 @@ const serialPane = new SerialPane(
   vm,
 );
 
+const typeText = new TypeText(
+  {
+    send: sendInput,
+    open: () => inputChannel?.readyState === 'open',
+    buffered: () => inputChannel?.bufferedAmount ?? 0,
+    canControl: () => role === 'control',
+  },
+  element('type-text-toggle', HTMLButtonElement),
+);
+
 const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? Number.NaN);
 
 function scheduleRetry(): void {
@@ -162,6 +173,7 @@ async function connect(): Promise<void> {
       hello: (r) => {
         role = r;
         roleBadge.textContent = r === 'control' ? 'control' : 'view only';
+        typeText.setRole(r === 'control');
       },
       console: (entry) => {
         consoleInfo = entry;
@@ -350,6 +362,8 @@ document.addEventListener('fullscreenchange', () => {
   sendRaw(text: string) {
     inputChannel?.send(text);
   },
+  /** "Type text" (paste as keystrokes): its panel's state, and start/abort without the clicks. */
+  typeText,
 };
 
 stage.focus();
