@@ -49,18 +49,27 @@ try {
     vmId = options.vmId ?? defaultVmId(vm);
   }
   // Ports are fixed before anything starts, so a restarted service comes back on the same one.
+  // Port 0 draws a free one; a drawn port stays free until its service binds it, so two draws can
+  // give the same port: draw again until it differs from every port taken so far.
+  /** @type {Set<number>} */
+  const taken = new Set();
   /** @type {(port: number, host: string) => Promise<number>} */
-  const pick = async (port, host) => (port === 0 ? freePort(host) : port);
+  const pick = async (port, host) => {
+    let chosen = port;
+    while (chosen === 0 || (port === 0 && taken.has(chosen))) chosen = await freePort(host);
+    taken.add(chosen);
+    return chosen;
+  };
   httpPort = await pick(options.httpPort, httpHost);
   natsPort = await pick(options.natsPort, '127.0.0.1');
   const base = options.metricsPort;
   metricsPorts =
     base === 0
       ? {
-          capture: await freePort(httpHost),
-          encoder: await freePort(httpHost),
-          signaling: await freePort(httpHost),
-          input: await freePort(httpHost),
+          capture: await pick(0, httpHost),
+          encoder: await pick(0, httpHost),
+          signaling: await pick(0, httpHost),
+          input: await pick(0, httpHost),
         }
       : { capture: base, encoder: base + 1, signaling: base + 2, input: base + 3 };
   const ports = [

@@ -1,9 +1,8 @@
 // The real capture service (@qemu-webrtc/capture's main) as its own process, configured by
 // environment like in production: its frames reach a test only through NATS and the ring files.
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ManagedProcess } from '@qemu-webrtc/test-kit';
+import { freePort, ManagedProcess } from '@qemu-webrtc/test-kit';
 
 /** capture's entry point, built by `pnpm build`. */
 export const captureMainPath = fileURLToPath(import.meta.resolve('@qemu-webrtc/capture/main'));
@@ -16,18 +15,6 @@ export interface CaptureProcessOptions {
   vmId?: string;
   /** More environment (CAPTURE_MAX_FPS, OFFER_UNIX_MAP, LOG_LEVEL, ...). */
   env?: Record<string, string>;
-}
-
-/** A free loopback TCP port (capture's METRICS_PORT=0 would pick one without saying which). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export class CaptureProcess {
