@@ -3,7 +3,7 @@ import {
   bodyMatchesConsoleSubject,
   claimEpoch,
   connectNats,
-  DEMAND_TTL_MS,
+  DEMAND_RENEW_MS,
   drainNats,
   nowUs,
   PublishGate,
@@ -151,10 +151,14 @@ export class EncoderService implements Service {
       (req) => {
         const id = streamIdOf(req.stream);
         if (id === undefined) return;
-        // Someone waits for a picture: that is demand too (an encoder that just started has not
-        // heard the leases yet; the next renewal is up to DEMAND_RENEW_MS away).
-        this.demand.heard(id, `keyframe:${req.requester.slice(0, 64)}`, DEMAND_TTL_MS, false, performance.now());
-        this.applyDemand(id);
+        // Someone waits for a picture: for a stream with no lease known (this encoder started after
+        // the last renewal) that is demand too, until the next renewal is due. With a lease known,
+        // it extends nothing: a released stream stops after its linger, as the consumer said.
+        const now = performance.now();
+        if (this.demand.leases(id, now) === 0) {
+          this.demand.heard(id, `keyframe:${req.requester.slice(0, 64)}`, DEMAND_RENEW_MS, false, now);
+          this.applyDemand(id, now);
+        }
         this.held.get(id)?.requestKeyframe(req.reason || 'request');
       },
       opts,
