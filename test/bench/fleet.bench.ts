@@ -61,7 +61,8 @@ async function measure(vms: readonly Vm[]): Promise<Record<string, number | null
   });
   const rate = (which: 0 | 1, name: string): number | null => {
     let n = 0;
-    for (let v = 0; v < vms.length; v++) n += sum(m1[v]?.[which] ?? '', name) - sum(m0[v]?.[which] ?? '', name);
+    for (let v = 0; v < vms.length; v++)
+      n += sum(m1[v]?.[which] ?? '', name) - sum(m0[v]?.[which] ?? '', name);
     return round(n / wall / vms.length, 1);
   };
   out.frame_ready_per_s_per_vm = rate(0, 'capture_frames_published_total');
@@ -98,7 +99,8 @@ for (const count of COUNTS) {
         async () => {
           for (const vm of vms) {
             const m = await scrapeMetrics(vm.system.ready.metricsPorts.encoder);
-            if (sum(m, 'encoder_streams_held') < 1 || sum(m, 'encoder_streams_active') !== active) return undefined;
+            if (sum(m, 'encoder_streams_held') < 1 || sum(m, 'encoder_streams_active') !== active)
+              return undefined;
           }
           return true;
         },

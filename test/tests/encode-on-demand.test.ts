@@ -58,7 +58,9 @@ test('the encoder encodes a console only while a page watches it; a page opening
     'the encoder to hold the console idle',
     async () => {
       const m = await encoder();
-      return total(m, 'encoder_streams_held') === 1 && total(m, 'encoder_streams_idle') === 1 ? true : undefined;
+      return total(m, 'encoder_streams_held') === 1 && total(m, 'encoder_streams_idle') === 1
+        ? true
+        : undefined;
     },
     30_000,
   );

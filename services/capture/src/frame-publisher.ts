@@ -196,7 +196,12 @@ export class FramePublisher {
       publishedUs,
       topDown: true,
     };
-    publishProto(this.opts.nc, subjects.frameReady(this.opts.vmId, this.opts.consoleId), FrameReady, this.last);
+    publishProto(
+      this.opts.nc,
+      subjects.frameReady(this.opts.vmId, this.opts.consoleId),
+      FrameReady,
+      this.last,
+    );
     this.opts.metrics.framesPublished.inc();
     this.opts.metrics.captureLatency.observe((publishedUs - this.firstDamageUs) / 1e6);
   }

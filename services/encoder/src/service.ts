@@ -29,7 +29,8 @@ import { RingCache } from './ring-cache.js';
 import { StreamEncoder } from './stream-encoder.js';
 import { streamOwner } from './stream-owner.js';
 
-const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo, StreamDemand } = qemu_webrtc.v1;
+const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo, StreamDemand } =
+  qemu_webrtc.v1;
 /** A console not heard of (no FrameReady, no ConsoleInfo) for this long has no streams. */
 const CONSOLE_FORGET_MS = 30_000;
 

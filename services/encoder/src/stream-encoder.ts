@@ -328,7 +328,7 @@ export class StreamEncoder {
       if (forceKeyframe) this.wantKeyframe(keyframeReason);
       return;
     }
-    if (!au || this.closed || !this.encoder) return;
+    if (!au || this.closed) return;
     const encoded = nowUs();
     this.opts.metrics.encodeSeconds.observe((encoded - started) / 1e6);
     this.started = true;

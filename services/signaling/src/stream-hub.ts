@@ -93,7 +93,9 @@ export class StreamHub {
   ) {
     this.watchdog = setInterval(() => this.retryWaiting(), 500);
     this.watchdog.unref();
-    const consumer = `${requester}-${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 40)}-${process.pid}`;
+    const consumer = `${requester}-${hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 40)}-${process.pid}`;
     this.demand = new DemandLeases(nc, consumer, (released) => {
       this.metrics.demandMessages.inc({ kind: released ? 'release' : 'renew' });
       this.metrics.demandLeases.set(this.demand.size);

@@ -111,7 +111,8 @@ export class Pipeline {
   /** Demands the test VM's console 0 at every rendition these encoder settings make. */
   private want(env: Record<string, string>): void {
     const { ENCODER_RENDITIONS } = readConfig(encoderConfigShape, { NATS_URL: this.nats.url, ...env });
-    for (const r of ENCODER_RENDITIONS) this.demand?.want({ vmId: 'test-vm', consoleId: 0, rendition: r.name });
+    for (const r of ENCODER_RENDITIONS)
+      this.demand?.want({ vmId: 'test-vm', consoleId: 0, rendition: r.name });
   }
 
   async startEncoder(t: After, env: Record<string, string> = {}): Promise<EncoderService> {
@@ -123,7 +124,10 @@ export class Pipeline {
       ...env,
     });
     this.want(env);
-    const encoder = await EncoderService.create(config, createLogger('encoder', process.env.LOG_LEVEL ?? 'silent'));
+    const encoder = await EncoderService.create(
+      config,
+      createLogger('encoder', process.env.LOG_LEVEL ?? 'silent'),
+    );
     t.after(() => encoder.destroy());
     await encoder.start();
     return encoder;
