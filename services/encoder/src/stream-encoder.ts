@@ -333,7 +333,10 @@ export class StreamEncoder {
     this.opts.metrics.encodeSeconds.observe((encoded - started) / 1e6);
     this.started = true;
     if (au.keyframe) {
-      this.lastKeyframeMs = performance.now();
+      // A stream's first IDR (taken, or demanded again) usually goes out before its new viewer's
+      // track is open: the viewer's own request that follows is not made to wait for the rate limit.
+      const opening = forceKeyframe && (keyframeReason === 'start' || keyframeReason === 'demand');
+      if (!opening) this.lastKeyframeMs = performance.now();
       this.opts.metrics.keyframes.inc({ reason: forceKeyframe ? keyframeReason : 'codec' });
     }
     const message: qemu_webrtc.v1.IEncodedFrame = {

@@ -129,6 +129,7 @@ export class SignalingService {
       encoders.roster,
       badInput,
     );
+    encoders.onJoined = () => hub.renewDemand();
     const cursors = new CursorHub(nc, metrics, badInput);
     const adaptation: AdaptationSettings = {
       downAfterMs: config.ADAPT_DOWN_AFTER_MS,

@@ -140,6 +140,14 @@ export class StreamHub {
     if (stream) this.requestKeyframe(stream, reason);
   }
 
+  /**
+   * Renews every demand lease now: an encoder just joined, knows no lease yet, and may take a
+   * watched stream before the next renewal.
+   */
+  renewDemand(): void {
+    for (const stream of this.streams.values()) this.demand.renew(stream.key);
+  }
+
   /** The picture size of a stream's last access unit (0 x 0 before the first). */
   size(key: StreamKey): { width: number; height: number } {
     const s = this.streams.get(streamKeyId(key));
