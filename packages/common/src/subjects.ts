@@ -130,7 +130,7 @@ export const SUBJECT_TABLE = {
   },
   consoleRefresh: {
     subject: 'qw.vm.refresh',
-    message: 'empty body: a request for ConsoleInfo',
+    message: 'empty body: a request for ConsoleInfo and the newest FrameReady',
     permission: 'qw.vm.refresh',
     publishers: {
       encoder: 'once at start; when it starts a demanded stream with no frame to begin from',
