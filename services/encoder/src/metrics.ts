@@ -63,6 +63,12 @@ export class EncoderMetrics {
     help: 'Live StreamDemand leases this encoder knows of (every stream, held or not)',
     registers: [this.registry],
   });
+  readonly demandStartSeconds = new Histogram({
+    name: 'encoder_demand_start_seconds',
+    help: 'From a stream going active (demand) to its first access unit published (an IDR of the newest frame)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
   readonly demandMessages = new Counter({
     name: 'encoder_demand_messages_total',
     help: 'StreamDemand messages taken: renew (a lease taken or renewed) or release',

@@ -64,6 +64,8 @@ export class StreamEncoder {
   private newest: qemu_webrtc.v1.FrameReady | undefined;
   /** An access unit was published before (a restart on demand is labelled 'demand'). */
   private started = false;
+  /** When it went active, until its first access unit after that (encoder_demand_start_seconds). */
+  private activatedMs: number | undefined;
   private busy = false;
   private closed = false;
   private active = false;
@@ -113,6 +115,7 @@ export class StreamEncoder {
     this.logger.info({ active }, active ? 'stream demanded: encoding' : 'no demand: encoding stopped');
     if (active) {
       this.wantKeyframe(this.started ? 'demand' : 'start');
+      this.activatedMs = performance.now();
       // The console may not have changed since: its newest frame is still in the ring (the read's
       // sequence check says if not, and then a newer FrameReady is on its way).
       this.latest ??= this.newest;
@@ -357,6 +360,10 @@ export class StreamEncoder {
     };
     publishProto(this.opts.nc, subjects.encoded(this.opts.key), EncodedFrame, message);
     this.opts.metrics.framesEncoded.inc({ keyframe: String(au.keyframe) });
+    if (this.activatedMs !== undefined) {
+      this.opts.metrics.demandStartSeconds.observe((performance.now() - this.activatedMs) / 1000);
+      this.activatedMs = undefined;
+    }
     this.opts.metrics.bytesOut.inc(au.data.byteLength);
   }
 
