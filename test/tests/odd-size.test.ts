@@ -6,7 +6,7 @@
 // EncodedFrame carries the visible size.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { subjects } from '@qemu-webrtc/common';
+import { DemandLeases, subjects } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { QemuVm, readGuestStatus, waitFor, yuv709, type GuestScreenImage } from '@qemu-webrtc/test-kit';
 import { CaptureProcess } from '../harness/capture-process.js';
@@ -123,6 +123,10 @@ for (const [width, height] of [
     const decoded: Decoded[] = [];
     let decoding: Promise<void> = Promise.resolve();
     let decodeError: unknown;
+    // The test is the stream's consumer (as signaling is for a page): encoders encode what is demanded.
+    const demand = new DemandLeases(nc, 'odd-size-test');
+    cleanups.push(() => demand.close());
+    demand.want({ vmId: VM_ID, consoleId: 0, rendition: 'full' });
     nc.subscribe(subjects.encoded({ vmId: VM_ID, consoleId: 0, rendition: 'full' }), {
       callback: (_err, msg) => {
         const au = EncodedFrame.decode(msg.data);

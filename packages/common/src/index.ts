@@ -13,3 +13,4 @@ export * from './time.js';
 export * from './metrics-server.js';
 export * from './input-limits.js';
 export * from './browser-protocol.js';
+export * from './stream-demand.js';

@@ -133,11 +133,15 @@ export const SUBJECT_TABLE = {
   },
   consoleRefresh: {
     subject: 'qw.vm.refresh',
-    message: 'empty body: a request for ConsoleInfo',
+    message: 'empty body: a request for ConsoleInfo and the newest FrameReady',
     permission: 'qw.vm.refresh',
-    publishers: { encoder: 'once at start', signaling: 'once at start' },
+    publishers: {
+      encoder: 'once at start; when it starts a demanded stream with no frame to begin from',
+      signaling: 'once at start',
+    },
     subscribers: {
-      capture: "republishes every console's `ConsoleInfo` (not the cursor), at most every 250 ms",
+      capture:
+        "republishes every console's `ConsoleInfo` (not the cursor) and its newest `FrameReady` (unchanged frame, same slot), at most every 250 ms",
     },
   },
   input: {
@@ -234,6 +238,19 @@ export const SUBJECT_TABLE = {
     },
     subscribers: { encoder: 'the holder clamps it and lets it expire (below)' },
   },
+  streamDemand: {
+    subject: 'qw.stream.<vm>.<c>.<rendition>.demand',
+    message: 'StreamDemand',
+    permission: 'qw.stream.*.*.*.demand',
+    publishers: {
+      signaling:
+        'while a stream has viewers: on the first viewer, every `DEMAND_RENEW_MS` (2 s) after, `released` when the last leaves',
+    },
+    subscribers: {
+      encoder:
+        'every encoder keeps every lease; the holder encodes a stream only while a lease is live, then `DEMAND_LINGER_MS` more',
+    },
+  },
   encoderHeartbeat: {
     subject: 'qw.encoders.heartbeat',
     message: 'EncoderHeartbeat',
@@ -298,6 +315,9 @@ export const subjects = {
   keyframeRequestAll: SUBJECT_TABLE.keyframeRequest.permission,
   encoderControl: (s: StreamKey): string => `${streamPrefix(s)}.control`,
   encoderControlAll: SUBJECT_TABLE.encoderControl.permission,
+  /** StreamDemand leases: someone wants the stream encoded. */
+  streamDemand: (s: StreamKey): string => `${streamPrefix(s)}.demand`,
+  streamDemandAll: SUBJECT_TABLE.streamDemand.permission,
   /** StreamClaim announcements by encoders. */
   streamClaims: SUBJECT_TABLE.streamClaims.subject,
   encoderHeartbeat: SUBJECT_TABLE.encoderHeartbeat.subject,

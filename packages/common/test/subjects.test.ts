@@ -47,6 +47,7 @@ const built: Record<SubjectName, string[]> = {
   encoded: [subjects.encoded(key)],
   keyframeRequest: [subjects.keyframeRequest(key)],
   encoderControl: [subjects.encoderControl(key)],
+  streamDemand: [subjects.streamDemand(key)],
   encoderHeartbeat: [subjects.encoderHeartbeat],
   streamClaims: [subjects.streamClaims],
 };

@@ -441,6 +441,11 @@ export class ConsoleCapture extends EventEmitter<Events> {
     this.releaseDmabuf();
   }
 
+  /** Announces the newest frame again (a refresh request). */
+  reannounceFrame(): void {
+    this.publisher.reannounce();
+  }
+
   /** Drops the listener (QEMU unregisters it when the socket closes). Safe twice. */
   close(): void {
     this.connection.close();

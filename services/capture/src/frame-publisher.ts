@@ -62,6 +62,8 @@ export class FramePublisher {
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private destroyed = false;
+  /** The last FrameReady published: its slot stays the ring's newest until the next publish. */
+  private last: qemu_webrtc.v1.IFrameReady | undefined;
 
   constructor(
     private readonly surface: ConsoleSurface,
@@ -178,7 +180,7 @@ export class FramePublisher {
     const sequence = ++this.sequence;
     const publishedUs = nowUs();
     ring.commitWrite(slot.slot, sequence, publishedUs);
-    publishProto(this.opts.nc, subjects.frameReady(this.opts.vmId, this.opts.consoleId), FrameReady, {
+    this.last = {
       vmId: this.opts.vmId,
       consoleId: this.opts.consoleId,
       ringName: basename(ring.path),
@@ -193,9 +195,30 @@ export class FramePublisher {
       qemuReceivedUs: this.firstDamageUs,
       publishedUs,
       topDown: true,
-    });
+    };
+    publishProto(
+      this.opts.nc,
+      subjects.frameReady(this.opts.vmId, this.opts.consoleId),
+      FrameReady,
+      this.last,
+    );
     this.opts.metrics.framesPublished.inc();
     this.opts.metrics.captureLatency.observe((publishedUs - this.firstDamageUs) / 1e6);
+  }
+
+  /**
+   * Announces the newest frame again (an encoder starting a stream on demand, after the console's
+   * last change, has nothing to encode otherwise). Nothing when a publish is due anyway, or the
+   * ring was re-created since.
+   */
+  reannounce(): void {
+    const last = this.last;
+    const ring = this.ring;
+    if (this.destroyed || !last || !ring || this.pending.length > 0) return;
+    if (last.ringName !== basename(ring.path) || last.ringGeneration !== ring.generation) return;
+    if (!this.opts.gate.tryAcquire()) return;
+    publishProto(this.opts.nc, subjects.frameReady(this.opts.vmId, this.opts.consoleId), FrameReady, last);
+    this.opts.metrics.framesReannounced.inc();
   }
 
   destroy(): void {

@@ -20,6 +20,11 @@ export class CaptureMetrics {
     help: 'FrameReady messages published',
     registers: [this.registry],
   });
+  readonly framesReannounced = new Counter({
+    name: 'capture_frames_reannounced_total',
+    help: 'FrameReady of an unchanged newest frame published again on a refresh request (an encoder starting on demand)',
+    registers: [this.registry],
+  });
   readonly framesDropped = new Counter({
     name: 'capture_frames_dropped_total',
     help: 'Frames or QEMU messages dropped, by reason',

@@ -178,6 +178,7 @@ export class CaptureService implements Service {
       this.refreshTimer = undefined;
       this.lastRefreshMs = performance.now();
       this.vm?.republish();
+      this.vm?.reannounceFrames();
     }, wait);
   }
 

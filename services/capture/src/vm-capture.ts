@@ -199,6 +199,11 @@ export class VmCapture {
     for (const info of this.infos.values()) this.publishInfo(info);
   }
 
+  /** Announces every console's newest frame again (an encoder starting a stream on demand). */
+  reannounceFrames(): void {
+    for (const capture of this.captures.values()) capture.reannounceFrame();
+  }
+
   private publishInfo(info: qemu_webrtc.v1.IConsoleInfo): void {
     if (!this.opts.gate.tryAcquire()) return; // republished periodically anyway
     publishProto(this.opts.nc, subjects.consoleInfo(this.vmId, info.consoleId ?? 0), ConsoleInfo, info);

@@ -40,6 +40,11 @@ export const encoderConfigShape = {
   ENCODER_VAAPI_DEVICE: z.string().optional(),
   /** Minimum time between two keyframes requested by viewers, per stream. */
   KEYFRAME_MIN_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
+  /**
+   * How long a held stream keeps being encoded after its last demand lease ended (released by
+   * signaling when its last viewer left, or expired): a page reopened within it starts at once.
+   */
+  DEMAND_LINGER_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(250),
   /** An encoder not heard from for this long is gone; its streams move to the others. */
   MEMBER_TIMEOUT_MS: z.coerce.number().int().min(200).max(60_000).default(1000),

@@ -25,7 +25,7 @@ export class EncoderMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  /** reason: start (a stream taken), resize, request (a viewer asked), codec (its own: keyint, reopen). */
+  /** reason: start (a stream taken), demand (encoding resumed for a new lease), resize, request (a viewer asked), codec (its own: keyint, reopen). */
   readonly keyframes = new Counter({
     name: 'encoder_keyframes_total',
     help: 'IDR access units published, by reason',
@@ -46,6 +46,33 @@ export class EncoderMetrics {
   readonly streamsHeld = new Gauge({
     name: 'encoder_streams_held',
     help: 'Streams this encoder encodes',
+    registers: [this.registry],
+  });
+  readonly streamsActive = new Gauge({
+    name: 'encoder_streams_active',
+    help: 'Held streams encoded now (live demand, or lingering after it)',
+    registers: [this.registry],
+  });
+  readonly streamsIdle = new Gauge({
+    name: 'encoder_streams_idle',
+    help: 'Held streams not encoded now: nobody wants them',
+    registers: [this.registry],
+  });
+  readonly demandLeases = new Gauge({
+    name: 'encoder_demand_leases',
+    help: 'Live StreamDemand leases this encoder knows of (every stream, held or not)',
+    registers: [this.registry],
+  });
+  readonly demandStartSeconds = new Histogram({
+    name: 'encoder_demand_start_seconds',
+    help: 'From a stream going active (demand) to its first access unit published (an IDR of the newest frame)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly demandMessages = new Counter({
+    name: 'encoder_demand_messages_total',
+    help: 'StreamDemand messages taken: renew (a lease taken or renewed) or release',
+    labelNames: ['kind'],
     registers: [this.registry],
   });
   readonly messagesRejected = new Counter({

@@ -3,6 +3,7 @@ import {
   bodyMatchesConsoleSubject,
   claimEpoch,
   connectNats,
+  DEMAND_RENEW_MS,
   drainNats,
   nowUs,
   PublishGate,
@@ -20,6 +21,7 @@ import {
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { EncoderConfig } from './config.js';
+import { DemandTable } from './demand.js';
 import { Membership } from './membership.js';
 import { frameReadyProblem } from './frame-ready-check.js';
 import { EncoderMetrics } from './metrics.js';
@@ -27,7 +29,8 @@ import { RingCache } from './ring-cache.js';
 import { StreamEncoder } from './stream-encoder.js';
 import { streamOwner } from './stream-owner.js';
 
-const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo } = qemu_webrtc.v1;
+const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo, StreamDemand } =
+  qemu_webrtc.v1;
 /** A console not heard of (no FrameReady, no ConsoleInfo) for this long has no streams. */
 const CONSOLE_FORGET_MS = 30_000;
 
@@ -40,7 +43,9 @@ const streamIdOf = (s: qemu_webrtc.v1.IStreamId | null | undefined): string | un
 /**
  * An encoder: learns the consoles from capture's messages, takes the streams (console x rendition)
  * that rendezvous hashing over the live encoders gives it, and encodes them. When encoders come or
- * go, streams move; the new holder starts with an IDR.
+ * go, streams move; the new holder starts with an IDR. A held stream is encoded only while someone
+ * demands it (StreamDemand leases, DemandTable) and DEMAND_LINGER_MS after; otherwise it is idle:
+ * claimed, its newest frame noted, nothing encoded.
  */
 export class EncoderService implements Service {
   readonly metrics = new EncoderMetrics();
@@ -49,6 +54,7 @@ export class EncoderService implements Service {
   /** Consoles seen lately: "vm.console" -> last seen (ms). */
   private readonly consoles = new Map<string, { vmId: string; consoleId: number; seenMs: number }>();
   private readonly held = new Map<string, StreamEncoder>();
+  private readonly demand: DemandTable;
   private readonly gate: PublishGate;
   private readonly badInput: BadInputLog;
   private metricsServer: MetricsServer | undefined;
@@ -62,6 +68,7 @@ export class EncoderService implements Service {
     private readonly nc: NatsConnection,
   ) {
     this.rings = new RingCache(config.RING_DIR);
+    this.demand = new DemandTable(config.DEMAND_LINGER_MS);
     this.gate = new PublishGate(nc);
     this.badInput = new BadInputLog(logger.child({ component: 'bad-input' }));
     this.membership = new Membership(
@@ -144,7 +151,16 @@ export class EncoderService implements Service {
       KeyframeRequest,
       (req) => {
         const id = streamIdOf(req.stream);
-        if (id !== undefined) this.held.get(id)?.requestKeyframe(req.reason || 'request');
+        if (id === undefined) return;
+        // Someone waits for a picture: for a stream with no lease known (this encoder started after
+        // the last renewal) that is demand too, until the next renewal is due. With a lease known,
+        // it extends nothing: a released stream stops after its linger, as the consumer said.
+        const now = performance.now();
+        if (this.demand.leases(id, now) === 0) {
+          this.demand.heard(id, `keyframe:${req.requester.slice(0, 64)}`, DEMAND_RENEW_MS, false, now);
+          this.applyDemand(id, now);
+        }
+        this.held.get(id)?.requestKeyframe(req.reason || 'request');
       },
       opts,
     );
@@ -155,6 +171,22 @@ export class EncoderService implements Service {
       (c) => {
         const id = streamIdOf(c.stream);
         if (id !== undefined) this.held.get(id)?.control(c.bitrateBps, c.maxFps);
+      },
+      opts,
+    );
+    subscribeProto(
+      this.nc,
+      subjects.streamDemandAll,
+      StreamDemand,
+      (d) => {
+        const id = streamIdOf(d.stream);
+        if (id === undefined || d.consumer === '' || d.consumer.length > 128) {
+          this.metrics.messagesRejected.inc({ reason: 'bad_demand' });
+          return;
+        }
+        this.metrics.demandMessages.inc({ kind: d.released ? 'release' : 'renew' });
+        this.demand.heard(id, d.consumer, d.ttlMs, d.released, performance.now());
+        this.applyDemand(id);
       },
       opts,
     );
@@ -220,6 +252,27 @@ export class EncoderService implements Service {
     for (const s of streams) s.onFrame(frame);
   }
 
+  /**
+   * Starts or stops a held stream as its demand says. A stream started without a frame to begin
+   * from (this encoder came after the console's last change) asks capture to announce it again.
+   */
+  private applyDemand(id: string, now = performance.now()): void {
+    const stream = this.held.get(id);
+    if (!stream) return;
+    const wanted = this.demand.wanted(id, now);
+    if (wanted === stream.isActive) return;
+    stream.setActive(wanted);
+    if (wanted && !stream.hasFrame && !this.nc.isClosed()) this.nc.publish(subjects.consoleRefresh);
+    this.countStreams();
+  }
+
+  private countStreams(): void {
+    const active = [...this.held.values()].filter((s) => s.isActive).length;
+    this.metrics.streamsHeld.set(this.held.size);
+    this.metrics.streamsActive.set(active);
+    this.metrics.streamsIdle.set(this.held.size - active);
+  }
+
   /** Takes the streams this encoder owns now, lets go of the others. */
   private rebalance(): void {
     if (this.destroyed || !this.membership.settled) return;
@@ -247,7 +300,10 @@ export class EncoderService implements Service {
       }
     }
     for (const id of [...this.held.keys()]) if (!wanted.has(id)) this.release(id);
-    this.metrics.streamsHeld.set(this.held.size);
+    // Demand ends by expiry and linger as well as by messages: checked every beat.
+    this.metrics.demandLeases.set(this.demand.sweep(now));
+    for (const id of this.held.keys()) this.applyDemand(id, now);
+    this.countStreams();
     // Rings of consoles this encoder no longer encodes (or forgot) are let go.
     const key = (s: StreamKey): string => `${s.vmId}.${s.consoleId}`;
     this.rings.retain(new Set([...this.held.values()].map((s) => key(s.key))));
@@ -279,6 +335,7 @@ export class EncoderService implements Service {
       sentUs: nowUs(),
     });
     this.logger.info({ stream: id, epoch }, 'stream taken');
+    this.applyDemand(id);
   }
 
   private release(id: string): void {

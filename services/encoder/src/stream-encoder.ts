@@ -27,7 +27,7 @@ export const CONTROL_LEASE_MS = 12_000;
 /** The lowest frame-rate cap a control may set. */
 const MIN_CONTROLLED_FPS = 10;
 
-type KeyframeReason = 'start' | 'resize' | 'request';
+type KeyframeReason = 'start' | 'demand' | 'resize' | 'request';
 
 export interface StreamEncoderOptions {
   nc: NatsConnection;
@@ -52,13 +52,23 @@ function inputFormat(format: qemu_webrtc.v1.PixelFormat): InputPixelFormat | und
 /**
  * Encodes one stream (console x rendition): the newest frame wins (frames arriving while an encode
  * runs replace each other, nothing queues), one encode at a time off the JS thread, an IDR first
- * and on request (rate-limited), and every access unit published as EncodedFrame.
+ * and on request (rate-limited), and every access unit published as EncodedFrame. Only while
+ * active (someone demands the stream): an idle stream keeps just the newest FrameReady and no
+ * codec, and on activation encodes that frame at once, as an IDR.
  */
 export class StreamEncoder {
   private encoder: H264Encoder | undefined;
+  /** The frame to encode next (newest wins). */
   private latest: qemu_webrtc.v1.FrameReady | undefined;
+  /** The newest frame seen, encoded or not: where encoding starts again on demand. */
+  private newest: qemu_webrtc.v1.FrameReady | undefined;
+  /** An access unit was published before (a restart on demand is labelled 'demand'). */
+  private started = false;
+  /** When it went active, until its first access unit after that (encoder_demand_start_seconds). */
+  private activatedMs: number | undefined;
   private busy = false;
   private closed = false;
+  private active = false;
   private sequence = 0;
   private keyframeWanted = true;
   /** Why the next frame is to be an IDR (the label of encoder_keyframes_total). */
@@ -85,9 +95,46 @@ export class StreamEncoder {
     return this.opts.key;
   }
 
+  /** Whether it encodes now (someone demands the stream). */
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** Whether it has a frame to start from (a FrameReady seen since it was made). */
+  get hasFrame(): boolean {
+    return this.newest !== undefined;
+  }
+
+  /**
+   * Starts or stops encoding. Starting encodes the newest frame at once, as an IDR; stopping
+   * frees the codec (after an encode in flight).
+   */
+  setActive(active: boolean): void {
+    if (this.closed || active === this.active) return;
+    this.active = active;
+    this.logger.info({ active }, active ? 'stream demanded: encoding' : 'no demand: encoding stopped');
+    if (active) {
+      this.wantKeyframe(this.started ? 'demand' : 'start');
+      this.activatedMs = performance.now();
+      // The console may not have changed since: its newest frame is still in the ring (the read's
+      // sequence check says if not, and then a newer FrameReady is on its way).
+      this.latest ??= this.newest;
+      if (this.latest && !this.busy) void this.pump();
+    } else if (!this.busy) {
+      this.freeCodec();
+    }
+  }
+
+  private freeCodec(): void {
+    this.encoder?.close();
+    this.encoder = undefined;
+  }
+
   /** A new frame of this stream's console is in the ring. */
   onFrame(frame: qemu_webrtc.v1.FrameReady): void {
     if (this.closed) return;
+    this.newest = frame;
+    if (!this.active) return; // kept to start from; nothing is counted for a stream nobody watches
     this.opts.metrics.framesIn.inc();
     if (this.latest) this.opts.metrics.framesDropped.inc({ reason: 'superseded' });
     this.latest = frame;
@@ -96,7 +143,7 @@ export class StreamEncoder {
 
   /** A viewer needs an IDR; honoured at most every KEYFRAME_MIN_INTERVAL_MS. */
   requestKeyframe(reason: string): void {
-    if (this.closed || this.keyframeWanted || this.keyframeTimer) return;
+    if (this.closed || !this.active || this.keyframeWanted || this.keyframeTimer) return;
     const wait = this.lastKeyframeMs + this.opts.config.KEYFRAME_MIN_INTERVAL_MS - performance.now();
     if (wait <= 0) {
       this.wantKeyframe('request');
@@ -159,7 +206,7 @@ export class StreamEncoder {
   private async pump(): Promise<void> {
     this.busy = true;
     try {
-      while (this.latest && !this.closed) {
+      while (this.latest && !this.closed && this.active) {
         const frame = this.latest;
         this.latest = undefined;
         if (!this.keyframeWanted && !this.rateAllows(performance.now())) {
@@ -178,6 +225,7 @@ export class StreamEncoder {
       }
     } finally {
       this.busy = false;
+      if (!this.active) this.freeCodec();
     }
   }
 
@@ -256,7 +304,7 @@ export class StreamEncoder {
       const first = !this.encoder;
       this.encoder?.close();
       this.encoder = this.openEncoder(slot.width, slot.height);
-      if (!this.keyframeWanted || this.keyframeReason !== 'start') {
+      if (!this.keyframeWanted || (this.keyframeReason !== 'start' && this.keyframeReason !== 'demand')) {
         this.keyframeWanted = true;
         this.keyframeReason = first ? 'start' : 'resize';
       }
@@ -286,8 +334,12 @@ export class StreamEncoder {
     if (!au || this.closed) return;
     const encoded = nowUs();
     this.opts.metrics.encodeSeconds.observe((encoded - started) / 1e6);
+    this.started = true;
     if (au.keyframe) {
-      this.lastKeyframeMs = performance.now();
+      // A stream's first IDR (taken, or demanded again) usually goes out before its new viewer's
+      // track is open: the viewer's own request that follows is not made to wait for the rate limit.
+      const opening = forceKeyframe && (keyframeReason === 'start' || keyframeReason === 'demand');
+      if (!opening) this.lastKeyframeMs = performance.now();
       this.opts.metrics.keyframes.inc({ reason: forceKeyframe ? keyframeReason : 'codec' });
     }
     const message: qemu_webrtc.v1.IEncodedFrame = {
@@ -308,6 +360,10 @@ export class StreamEncoder {
     };
     publishProto(this.opts.nc, subjects.encoded(this.opts.key), EncodedFrame, message);
     this.opts.metrics.framesEncoded.inc({ keyframe: String(au.keyframe) });
+    if (this.activatedMs !== undefined) {
+      this.opts.metrics.demandStartSeconds.observe((performance.now() - this.activatedMs) / 1000);
+      this.activatedMs = undefined;
+    }
     this.opts.metrics.bytesOut.inc(au.data.byteLength);
   }
 

@@ -29,6 +29,8 @@ const idOf = (s: qemu_webrtc.v1.IStreamId): string | undefined => {
  */
 export class EncoderWatch {
   readonly roster: EncoderRoster;
+  /** Called when an encoder is admitted (a new one may hold streams soon: tell it the demand). */
+  onJoined: (() => void) | undefined;
   private readonly subs: Subscription[] = [];
   private readonly timer: NodeJS.Timeout;
 
@@ -51,6 +53,7 @@ export class EncoderWatch {
           const streams = hb.streams.map(idOf).filter((id): id is string => id !== undefined);
           const change = this.roster.heard({ encoderId: hb.encoderId, streams, leaving: hb.leaving });
           if (change !== undefined) logger.info({ encoder: hb.encoderId }, `encoder ${change}`);
+          if (change === 'joined') this.onJoined?.();
           if (!hb.leaving) ladder.learn(hb.renditions);
         },
         opts,

@@ -14,6 +14,17 @@ export class SignalingMetrics {
     help: 'Encoded streams subscribed to (with at least one viewer)',
     registers: [this.registry],
   });
+  readonly demandLeases = new Gauge({
+    name: 'signaling_demand_leases',
+    help: 'Streams this instance holds a demand lease on (StreamDemand: it has viewers of them)',
+    registers: [this.registry],
+  });
+  readonly demandMessages = new Counter({
+    name: 'signaling_demand_messages_total',
+    help: 'StreamDemand messages published: renew (taken or renewed) or release',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
   readonly framesIn = new Counter({
     name: 'signaling_frames_in_total',
     help: 'EncodedFrame messages received for watched streams',

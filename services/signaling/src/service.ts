@@ -135,6 +135,7 @@ export class SignalingService {
       encoders.roster,
       badInput,
     );
+    encoders.onJoined = () => hub.renewDemand();
     const cursors = new CursorHub(nc, metrics, badInput);
     const serial = new SerialHub(nc, logger.child({ component: 'serial' }), badInput);
     const adaptation: AdaptationSettings = {

@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import {
+  DemandLeases,
   isPlausibleEpoch,
   publishProto,
   streamKeyId,
@@ -70,10 +72,14 @@ class Stream {
  * epoch no honest clock can be past: a forged unit (another encoder id, or an absurd epoch) is
  * dropped and can never lock a stream away from its real encoder. A holder that no longer holds
  * the stream (released, timed out) gives way to any encoder that does, whatever the epochs.
+ *
+ * While a stream has viewers the hub holds a demand lease on it (StreamDemand, renewed): encoders
+ * encode only demanded streams. The last viewer leaving releases it.
  */
 export class StreamHub {
   private readonly streams = new Map<string, Stream>();
   private readonly watchdog: NodeJS.Timeout;
+  private readonly demand: DemandLeases;
   private closed = false;
 
   constructor(
@@ -87,6 +93,13 @@ export class StreamHub {
   ) {
     this.watchdog = setInterval(() => this.retryWaiting(), 500);
     this.watchdog.unref();
+    const consumer = `${requester}-${hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 40)}-${process.pid}`;
+    this.demand = new DemandLeases(nc, consumer, (released) => {
+      this.metrics.demandMessages.inc({ kind: released ? 'release' : 'renew' });
+      this.metrics.demandLeases.set(this.demand.size);
+    });
   }
 
   /**
@@ -104,6 +117,7 @@ export class StreamHub {
       this.subscribe(stream);
       this.metrics.streams.set(this.streams.size);
       this.logger.info({ stream: id }, 'stream subscribed');
+      this.demand.want(key);
     }
     stream.members.set(sink.id, { sink, waiting: true, waitingSinceMs: performance.now(), onStart });
     const s = stream;
@@ -124,6 +138,14 @@ export class StreamHub {
   keyframeWanted(key: StreamKey, reason: string): void {
     const stream = this.streams.get(streamKeyId(key));
     if (stream) this.requestKeyframe(stream, reason);
+  }
+
+  /**
+   * Renews every demand lease now: an encoder just joined, knows no lease yet, and may take a
+   * watched stream before the next renewal.
+   */
+  renewDemand(): void {
+    for (const stream of this.streams.values()) this.demand.renew(stream.key);
   }
 
   /** The picture size of a stream's last access unit (0 x 0 before the first). */
@@ -275,7 +297,11 @@ export class StreamHub {
       const stuck = [...stream.members.values()].some(
         (m) => m.waiting && m.sink.ready && now - m.waitingSinceMs > JOIN_RETRY_MS,
       );
-      if (stuck && now - stream.lastRequestMs > JOIN_RETRY_MS) this.requestKeyframe(stream, 'join-retry');
+      if (stuck && now - stream.lastRequestMs > JOIN_RETRY_MS) {
+        // A holder that came up after the last renewal does not know the lease yet.
+        this.demand.renew(stream.key);
+        this.requestKeyframe(stream, 'join-retry');
+      }
     }
   }
 
@@ -285,6 +311,7 @@ export class StreamHub {
     this.streams.delete(stream.id);
     clearTimeout(stream.requestTimer);
     stream.sub?.unsubscribe();
+    this.demand.drop(stream.key);
     this.metrics.streams.set(this.streams.size);
     this.logger.info({ stream: stream.id }, 'stream unsubscribed');
   }
@@ -293,6 +320,7 @@ export class StreamHub {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.watchdog);
+    this.demand.close();
     for (const stream of this.streams.values()) {
       clearTimeout(stream.requestTimer);
       stream.sub?.unsubscribe();

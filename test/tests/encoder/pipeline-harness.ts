@@ -1,8 +1,9 @@
 // Shared by the encoder's pipeline tests: real nats-server, dbus-daemon, QEMU with the test guest,
 // capture in-process, and a record of every FrameReady (with a copy of its pixels) and EncodedFrame.
+// The test stands where a viewer would: it demands every stream its encoders make (StreamDemand).
 import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
-import { createLogger, readConfig, subjects } from '@qemu-webrtc/common';
+import { createLogger, DemandLeases, readConfig, subjects } from '@qemu-webrtc/common';
 import { FrameRingReader } from '@qemu-webrtc/frame-ring';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { DbusDaemon, NatsServer, QemuVm, TempDir } from '@qemu-webrtc/test-kit';
@@ -29,6 +30,8 @@ export interface SourceFrame {
 export class Pipeline {
   readonly sources = new Map<number, SourceFrame>();
   readonly encoded: qemu_webrtc.v1.EncodedFrame[] = [];
+  /** The test's demand for the streams of the encoders it starts (a consumer, as signaling is). */
+  private demand: DemandLeases | undefined;
 
   private constructor(
     readonly dir: TempDir,
@@ -60,6 +63,8 @@ export class Pipeline {
     );
     t.after(() => capture.destroy());
     const p = new Pipeline(dir, bus, nats, nc, vm, capture);
+    p.demand = new DemandLeases(nc, 'pipeline-test');
+    t.after(() => p.demand?.close());
     const frames = nc.subscribe(subjects.frameReadyAll);
     void (async () => {
       for await (const m of frames) {
@@ -103,15 +108,24 @@ export class Pipeline {
     }
   }
 
+  /** Demands the test VM's console 0 at every rendition these encoder settings make. */
+  private want(env: Record<string, string>): void {
+    const { ENCODER_RENDITIONS } = readConfig(encoderConfigShape, { NATS_URL: this.nats.url, ...env });
+    for (const r of ENCODER_RENDITIONS)
+      this.demand?.want({ vmId: 'test-vm', consoleId: 0, rendition: r.name });
+  }
+
   async startEncoder(t: After, env: Record<string, string> = {}): Promise<EncoderService> {
+    const config = readConfig(encoderConfigShape, {
+      NATS_URL: this.nats.url,
+      RING_DIR: this.dir.path,
+      METRICS_PORT: '0',
+      MEMBER_TIMEOUT_MS: '600',
+      ...env,
+    });
+    this.want(env);
     const encoder = await EncoderService.create(
-      readConfig(encoderConfigShape, {
-        NATS_URL: this.nats.url,
-        RING_DIR: this.dir.path,
-        METRICS_PORT: '0',
-        MEMBER_TIMEOUT_MS: '600',
-        ...env,
-      }),
+      config,
       createLogger('encoder', process.env.LOG_LEVEL ?? 'silent'),
     );
     t.after(() => encoder.destroy());
@@ -121,6 +135,7 @@ export class Pipeline {
 
   /** Environment for an encoder run as its own process (node services/encoder/dist/src/main.js). */
   encoderEnv(id: string, extra: Record<string, string> = {}): Record<string, string> {
+    this.want(extra);
     return {
       NATS_URL: this.nats.url,
       RING_DIR: this.dir.path,
