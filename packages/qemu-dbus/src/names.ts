@@ -4,6 +4,10 @@ export const DISPLAY_ROOT = '/org/qemu/Display1';
 export const VM_PATH = '/org/qemu/Display1/VM';
 export const consolePath = (id: number): string => `/org/qemu/Display1/Console_${id}`;
 export const LISTENER_PATH = '/org/qemu/Display1/Listener';
+/** QEMU's Audio object (only with `-audiodev dbus` named by `-display dbus,...,audiodev=`). */
+export const AUDIO_PATH = '/org/qemu/Display1/Audio';
+/** Where QEMU calls our audio output listener on its p2p link. */
+export const AUDIO_OUT_LISTENER_PATH = '/org/qemu/Display1/AudioOutListener';
 
 export const IFACE = {
   vm: 'org.qemu.Display1.VM',
@@ -14,6 +18,9 @@ export const IFACE = {
   listener: 'org.qemu.Display1.Listener',
   listenerUnixMap: 'org.qemu.Display1.Listener.Unix.Map',
   listenerUnixScanoutDmabuf2: 'org.qemu.Display1.Listener.Unix.ScanoutDMABUF2',
+  audio: 'org.qemu.Display1.Audio',
+  audioOutListener: 'org.qemu.Display1.AudioOutListener',
+  audioInListener: 'org.qemu.Display1.AudioInListener',
   properties: 'org.freedesktop.DBus.Properties',
   dbus: 'org.freedesktop.DBus',
 } as const;
