@@ -158,7 +158,14 @@ try {
     const vm = start(
       'demo-vm',
       'qemu-system-x86_64',
-      guestQemuArgs({ name: 'demo', width: demo.width, height: demo.height, video: demo.video, busAddress }),
+      guestQemuArgs({
+        name: 'demo',
+        width: demo.width,
+        height: demo.height,
+        video: demo.video,
+        busAddress,
+        audio: true,
+      }),
     );
     // Neither QEMU nor capture comes back to a new bus by itself.
     bus.restartHooks.push(() => {

@@ -23,7 +23,15 @@ export interface GuestQemuOptions {
   displayOptions?: string;
   /** The guest's ELF (default: the built one, guestKernelPath). */
   kernel?: string;
+  /**
+   * Audio out on the D-Bus display: a dbus audiodev (id `snd0`) fed by the PC speaker and named by
+   * `-display dbus` (needs busAddress; without `audiodev=` on the display QEMU exports no Audio).
+   */
+  audio?: boolean;
 }
+
+/** The audiodev id of `audio: true`. */
+export const GUEST_AUDIODEV = 'snd0';
 
 /** QEMU arguments (TCG, no defaults) that boot the test guest with its display. */
 export function guestQemuArgs(opts: GuestQemuOptions): string[] {
@@ -32,18 +40,23 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
     opts.video === 'virtio'
       ? ['-vga', 'none', '-device', `virtio-gpu-pci,xres=${width},yres=${height}`]
       : ['-vga', 'std'];
+  const audio = opts.audio === true && opts.busAddress !== undefined;
+  const displayOptions = [opts.displayOptions, audio ? `audiodev=${GUEST_AUDIODEV}` : undefined]
+    .filter((o) => o !== undefined && o !== '')
+    .join(',');
   const display =
     opts.busAddress !== undefined
       ? [
           '-display',
-          `dbus,addr=${opts.busAddress.replaceAll(',', ',,')}${opts.displayOptions ? `,${opts.displayOptions}` : ''}`,
+          `dbus,addr=${opts.busAddress.replaceAll(',', ',,')}${displayOptions ? `,${displayOptions}` : ''}`,
         ]
       : ['-display', 'none'];
   return [
     '-accel',
     'tcg',
     '-machine',
-    'pc',
+    audio ? `pc,pcspk-audiodev=${GUEST_AUDIODEV}` : 'pc',
+    ...(audio ? ['-audiodev', `dbus,id=${GUEST_AUDIODEV}`] : []),
     '-m',
     '64',
     '-nodefaults',

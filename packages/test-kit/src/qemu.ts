@@ -17,6 +17,8 @@ export interface QemuOptions {
   displayOptions?: string;
   /** More QEMU arguments (devices). */
   extraArgs?: string[];
+  /** D-Bus audio fed by the PC speaker (guestQemuArgs' `audio`). */
+  audio?: boolean;
   /** Which QEMU: the system's (10, default) or bookworm's 7.2 (no display flow control). */
   qemu?: QemuRelease;
   /** A QEMU binary to run instead (its own firmware and modules found by itself). */
@@ -59,6 +61,7 @@ export class QemuVm {
         video: opts.video ?? 'vga',
         ...(opts.busAddress !== undefined ? { busAddress: opts.busAddress } : {}),
         ...(opts.displayOptions !== undefined ? { displayOptions: opts.displayOptions } : {}),
+        ...(opts.audio === true ? { audio: true } : {}),
         // Another user may not reach the checkout: give it its own copy of the guest.
         ...(opts.runAs ? { kernel: copyGuest(dir) } : {}),
       }),

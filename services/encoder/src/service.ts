@@ -17,8 +17,10 @@ import {
   type Service,
   type StreamKey,
   validStreamKey,
+  vmOfAudioSubject,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { AudioEncoder } from './audio-encoder.js';
 import type { EncoderConfig } from './config.js';
 import { Membership } from './membership.js';
 import { frameReadyProblem } from './frame-ready-check.js';
@@ -27,7 +29,9 @@ import { RingCache } from './ring-cache.js';
 import { StreamEncoder } from './stream-encoder.js';
 import { streamOwner } from './stream-owner.js';
 
-const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo } = qemu_webrtc.v1;
+const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo, AudioChunk } = qemu_webrtc.v1;
+/** A VM whose audio has been silent this long has its encoder closed (reopened on the next sound). */
+const AUDIO_IDLE_CLOSE_MS = 30_000;
 /** A console not heard of (no FrameReady, no ConsoleInfo) for this long has no streams. */
 const CONSOLE_FORGET_MS = 30_000;
 
@@ -49,6 +53,8 @@ export class EncoderService implements Service {
   /** Consoles seen lately: "vm.console" -> last seen (ms). */
   private readonly consoles = new Map<string, { vmId: string; consoleId: number; seenMs: number }>();
   private readonly held = new Map<string, StreamEncoder>();
+  /** The VMs whose audio this encoder encodes now, by VM id. */
+  private readonly audio = new Map<string, AudioEncoder>();
   private readonly gate: PublishGate;
   private readonly badInput: BadInputLog;
   private metricsServer: MetricsServer | undefined;
@@ -158,6 +164,15 @@ export class EncoderService implements Service {
       },
       opts,
     );
+    subscribeProto(
+      this.nc,
+      subjects.audioPcmAll,
+      AudioChunk,
+      (chunk, subject) => {
+        this.onAudio(chunk, subject);
+      },
+      opts,
+    );
     this.membership.on('changed', () => this.scheduleRebalance());
     this.membership.start();
     this.nc.publish(subjects.consoleRefresh);
@@ -174,6 +189,43 @@ export class EncoderService implements Service {
       'message body names another console than its subject: dropped',
     );
     return false;
+  }
+
+  /**
+   * A VM's audio is encoded by the encoder that rendezvous hashing over the members gives
+   * `audio:<vm>` (the same rule as video streams, without claims: signaling follows whichever
+   * encoder sends, one at a time). During a change of members two may encode for a moment.
+   */
+  private onAudio(chunk: qemu_webrtc.v1.AudioChunk, subject: string): void {
+    if (vmOfAudioSubject(subject) !== chunk.vmId) {
+      this.metrics.messagesRejected.inc({ reason: 'subject_mismatch' });
+      return;
+    }
+    if (!this.membership.settled) return;
+    if (streamOwner(`audio:${chunk.vmId}`, this.membership.members()) !== this.config.ENCODER_ID) {
+      const mine = this.audio.get(chunk.vmId);
+      if (mine) {
+        mine.close();
+        this.audio.delete(chunk.vmId);
+        this.logger.info({ vmId: chunk.vmId }, 'audio given up: another encoder owns it now');
+      }
+      return;
+    }
+    let encoder = this.audio.get(chunk.vmId);
+    if (!encoder) {
+      encoder = new AudioEncoder({
+        vmId: chunk.vmId,
+        encoderId: this.config.ENCODER_ID,
+        bitrate: this.config.ENCODER_AUDIO_BITRATE,
+        nc: this.nc,
+        gate: this.gate,
+        metrics: this.metrics,
+        logger: this.logger,
+      });
+      this.audio.set(chunk.vmId, encoder);
+      this.logger.info({ vmId: chunk.vmId }, 'audio taken');
+    }
+    encoder.push(chunk);
   }
 
   /** Many changes in one tick (a burst of new consoles or members) cost one rebalance. */
@@ -248,6 +300,12 @@ export class EncoderService implements Service {
     }
     for (const id of [...this.held.keys()]) if (!wanted.has(id)) this.release(id);
     this.metrics.streamsHeld.set(this.held.size);
+    for (const [vmId, a] of this.audio) {
+      if (now - a.lastChunkMs > AUDIO_IDLE_CLOSE_MS) {
+        a.close();
+        this.audio.delete(vmId);
+      }
+    }
     // Rings of consoles this encoder no longer encodes (or forgot) are let go.
     const key = (s: StreamKey): string => `${s.vmId}.${s.consoleId}`;
     this.rings.retain(new Set([...this.held.values()].map((s) => key(s.key))));
@@ -302,6 +360,8 @@ export class EncoderService implements Service {
     this.destroyed = true;
     clearInterval(this.timer);
     for (const id of [...this.held.keys()]) this.release(id);
+    for (const a of this.audio.values()) a.close();
+    this.audio.clear();
     this.membership.leave();
     this.rings.close();
     this.badInput.close();
