@@ -17,6 +17,7 @@ import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { buildApp } from './app.js';
 import { TokenStore } from './auth.js';
 import type { SignalingConfig } from './config.js';
+import { AudioHub } from './audio-hub.js';
 import { ConsoleDirectory } from './console-directory.js';
 import { CursorHub } from './cursor-hub.js';
 import { EncoderWatch } from './encoder-watch.js';
@@ -130,6 +131,7 @@ export class SignalingService {
       badInput,
     );
     const cursors = new CursorHub(nc, metrics, badInput);
+    const audio = new AudioHub(nc, metrics, badInput);
     const adaptation: AdaptationSettings = {
       downAfterMs: config.ADAPT_DOWN_AFTER_MS,
       upAfterMs: config.ADAPT_UP_AFTER_MS,
@@ -140,6 +142,7 @@ export class SignalingService {
         nc,
         hub,
         cursors,
+        audio,
         metrics,
         logger: logger.child({ component: 'viewer' }),
         rtc: rtcConfigOf(config),
@@ -295,6 +298,7 @@ export class SignalingService {
     this.hub.close();
     this.badInput.close();
     this.cursors.close();
+    this.viewers.ctx.audio.close();
     if (this.listening) await this.app.close();
     else await this.app.close().catch(() => undefined);
     await this.metricsServer?.close();
