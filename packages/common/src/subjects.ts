@@ -206,7 +206,9 @@ export const SUBJECT_TABLE = {
     subject: 'qw.vm.<vm>.audio.pcm',
     message: 'AudioChunk',
     permission: 'qw.vm.*.audio.pcm',
-    publishers: { capture: "each `Write` of QEMU's AudioOutListener, unchanged, with the format of its `Init`" },
+    publishers: {
+      capture: "each `Write` of QEMU's AudioOutListener, unchanged, with the format of its `Init`",
+    },
     subscribers: {
       encoder: '`qw.vm.*.audio.pcm`; only the encoder that rendezvous hashing gives `audio:<vm>` encodes it',
     },
@@ -215,9 +217,12 @@ export const SUBJECT_TABLE = {
     subject: 'qw.audio.<vm>.opus',
     message: 'OpusPacket',
     permission: 'qw.audio.*.opus',
-    publishers: { encoder: 'the one encoding the VM\'s audio: one 20 ms packet per 20 ms of sound, none in silence (DTX)' },
+    publishers: {
+      encoder: "the one encoding the VM's audio: one 20 ms packet per 20 ms of sound, none in silence (DTX)",
+    },
     subscribers: {
-      signaling: 'one subscription per VM with viewers; follows one encoder at a time, another after 500 ms of silence from it',
+      signaling:
+        'one subscription per VM with viewers; follows one encoder at a time, another after 500 ms of silence from it',
     },
   },
 } as const satisfies Readonly<Record<string, SubjectRow>>;
@@ -263,9 +268,16 @@ export const subjects = {
 export function vmOfAudioSubject(subject: string): string | undefined {
   const parts = subject.split('.');
   let vmId: string | undefined;
-  if (parts.length === 5 && parts[0] === 'qw' && parts[1] === 'vm' && parts[3] === 'audio' && parts[4] === 'pcm')
+  if (
+    parts.length === 5 &&
+    parts[0] === 'qw' &&
+    parts[1] === 'vm' &&
+    parts[3] === 'audio' &&
+    parts[4] === 'pcm'
+  )
     vmId = parts[2];
-  else if (parts.length === 4 && parts[0] === 'qw' && parts[1] === 'audio' && parts[3] === 'opus') vmId = parts[2];
+  else if (parts.length === 4 && parts[0] === 'qw' && parts[1] === 'audio' && parts[3] === 'opus')
+    vmId = parts[2];
   return vmId !== undefined && isSubjectToken(vmId) ? vmId : undefined;
 }
 

@@ -122,7 +122,11 @@ export class AudioCapture extends EventEmitter<Events> {
       this.link.reply(call);
     } catch (error) {
       this.opts.metrics.audioChunks.inc({ outcome: 'bad' });
-      this.opts.badInput.warn(`qemu-audio:${call.member}`, { method, err: error }, 'dropped a bad audio message from QEMU');
+      this.opts.badInput.warn(
+        `qemu-audio:${call.member}`,
+        { method, err: error },
+        'dropped a bad audio message from QEMU',
+      );
       this.link.replyError(call, 'org.qemu.Display1.Error.Failed', String(error));
     }
   }

@@ -140,7 +140,11 @@ export class VmCapture {
   private async startAudio(): Promise<void> {
     if (this.stopped) return;
     try {
-      const audio = await AudioCapture.start({ ...this.opts, vmId: this.vmId, logger: this.opts.logger.child({ vmId: this.vmId }) });
+      const audio = await AudioCapture.start({
+        ...this.opts,
+        vmId: this.vmId,
+        logger: this.opts.logger.child({ vmId: this.vmId }),
+      });
       if (this.stopped) {
         audio.close();
         return;

@@ -1,4 +1,10 @@
-import { publishProto, subjects, type Logger, type NatsConnection, type PublishGate } from '@qemu-webrtc/common';
+import {
+  publishProto,
+  subjects,
+  type Logger,
+  type NatsConnection,
+  type PublishGate,
+} from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { EncoderMetrics } from './metrics.js';
 import { OpusEncoder, type OpusPacketOut } from './native.js';

@@ -1,4 +1,10 @@
-import { subjects, vmOfAudioSubject, type BadInputLog, type NatsConnection, type Subscription } from '@qemu-webrtc/common';
+import {
+  subjects,
+  vmOfAudioSubject,
+  type BadInputLog,
+  type NatsConnection,
+  type Subscription,
+} from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import type { SignalingMetrics } from './metrics.js';
 

@@ -64,6 +64,8 @@ std::unique_ptr<OpusSession> OpusSession::Open(const PcmFormat& format, int bitr
   AVDictionary* opts = nullptr;
   av_dict_set(&opts, "frame_duration", "20", 0);
   av_dict_set(&opts, "application", "audio", 0);
+  // Constrained VBR: unconstrained, a square wave (the PC speaker) takes twice the target.
+  av_dict_set(&opts, "vbr", "constrained", 0);
   int rc = avcodec_open2(c, codec, &opts);
   av_dict_free(&opts);
   if (rc < 0) {

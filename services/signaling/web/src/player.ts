@@ -7,6 +7,7 @@ import {
   tokenFragment,
   type Problem,
 } from './common.js';
+import { AudioControls } from './audio-controls.js';
 import { CursorOverlay } from './cursor-overlay.js';
 import { InputCapture } from './input-capture.js';
 import type { ConsoleEntry, InputErrorMessage, InputMessage, Role } from './protocol/browser-protocol.js';
@@ -81,6 +82,8 @@ const input = new InputCapture(stage, video, {
   pointer: (x, y) => cursor.setLocal(x, y),
 });
 
+const audio = new AudioControls(video, element('stats-toggle', HTMLButtonElement), (text) => showToast(text));
+
 const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? Number.NaN);
 
 function scheduleRetry(): void {
@@ -137,7 +140,9 @@ async function connect(): Promise<void> {
         cursor.draw();
       },
       track: (stream) => {
-        video.srcObject = stream;
+        // Video and audio share one stream: the second track must not restart the element.
+        if (video.srcObject !== stream) video.srcObject = stream;
+        audio.attach(stream);
         void video.play().catch(() => undefined);
       },
       input: (dc) => {
@@ -246,6 +251,10 @@ document.addEventListener('fullscreenchange', () => {
   },
   get inputOpen() {
     return inputChannel?.readyState === 'open';
+  },
+  /** The connection (tests read its getStats()). */
+  get peer() {
+    return session?.peerConnection;
   },
   /** Key events not sent for want of a usable KeyboardEvent.code. */
   get droppedKeys() {
