@@ -145,7 +145,8 @@ export class VmCapture {
         vmId: this.vmId,
         logger: this.opts.logger.child({ vmId: this.vmId }),
       });
-      if (this.stopped) {
+      // Read again: stop() may have run during the await.
+      if (this.isStopped()) {
         audio.close();
         return;
       }
@@ -251,6 +252,11 @@ export class VmCapture {
   private publishInfo(info: qemu_webrtc.v1.IConsoleInfo): void {
     if (!this.opts.gate.tryAcquire()) return; // republished periodically anyway
     publishProto(this.opts.nc, subjects.consoleInfo(this.vmId, info.consoleId ?? 0), ConsoleInfo, info);
+  }
+
+  /** A method, not the field: its value changes across an await. */
+  private isStopped(): boolean {
+    return this.stopped;
   }
 
   /** Stops capturing (QEMU went away, or shutdown). Safe twice. */
