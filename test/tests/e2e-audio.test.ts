@@ -237,4 +237,55 @@ test('audio out: a held key makes the guest’s tone play in the page, silence a
       `silent: capture ${pct(cpu2.capture, cpu3.capture, quietS)}, encoder ${pct(cpu2.encoder, cpu3.encoder, quietS)} (video included; loaded machine: upper bounds)`,
   );
   assert.equal(rtp3.packets - rtp2.packets, 0, 'silence costs nothing on the wire: no audio packets');
+
+  // A WHEP player (Chromium's own RTCPeerConnection, no page of ours) gets the audio too.
+  const whep = await browser.newPage();
+  await whep.goto(`${system.baseUrl}/health`);
+  const answer = await whep.evaluate(
+    async ({ url, token }) => {
+      const pc = new RTCPeerConnection();
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      const video = document.createElement('video');
+      video.autoplay = true;
+      document.body.append(video);
+      pc.ontrack = (e) => {
+        video.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === 'complete') resolve();
+        pc.onicegatheringstatechange = () => {
+          if (pc.iceGatheringState === 'complete') resolve();
+        };
+      });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp', authorization: `Bearer ${token}` },
+        body: pc.localDescription?.sdp ?? '',
+      });
+      const sdp = await res.text();
+      if (res.status !== 201) return { status: res.status, audio: sdp };
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+      return { status: res.status, audio: sdp.slice(sdp.indexOf('m=audio')) };
+    },
+    { url: `${system.baseUrl}/whep/${VM_ID}/0`, token: CONTROL },
+  );
+  assert.equal(answer.status, 201, answer.audio);
+  assert.match(answer.audio, /^m=audio [1-9]/, 'the answer accepts audio');
+  assert.match(answer.audio, /a=rtpmap:\d+ opus\/48000\/2/i);
+  assert.match(answer.audio, /a=sendonly/);
+  await whep.waitForFunction(
+    () => (document.querySelector('video')?.srcObject as MediaStream | null)?.getAudioTracks().length === 1,
+  );
+  await listen(whep, SOUND_RMS);
+  await page.keyboard.down('F9');
+  const whepTone = await until(
+    whep,
+    'the tone in the WHEP player',
+    (l) => l.rms > SOUND_RMS && Math.abs(l.peakHz - TONE_HZ) < TONE_HZ * 0.03,
+  );
+  await page.keyboard.up('F9');
+  await until(whep, 'silence in the WHEP player', (l) => l.rms < SILENCE_RMS);
+  t.diagnostic(`WHEP player heard ${whepTone.peakHz.toFixed(1)} Hz`);
 });
