@@ -30,7 +30,7 @@ try {
       const p = qemu_webrtc.v1.OpusPacket.decode(m.data);
       on++;
       ob += p.data.length;
-      sizes.push(p.data.length);
+      sizes.push(p.ptsUs);
       first ??= p;
     },
   });
@@ -51,7 +51,7 @@ try {
       if (c.hasAudio) console.log('info hasAudio');
     },
   });
-  await new Promise((r) => setTimeout(r, 4000));
+  await new Promise((r) => setTimeout(r, 8000));
   console.log('before key', n, bytes);
   await vm.qmp.execute('send-key', { keys: [{ type: 'qcode', data: 'f9' }], 'hold-time': 1000 });
   await new Promise((r) => setTimeout(r, 2500));

@@ -121,11 +121,14 @@ bool OpusSession::Encode(const uint8_t* data, size_t length, int64_t ptsUs, std:
   const int frameBytes = (in_.bits / 8) * in_.channels;
   const int inSamples = static_cast<int>(length / frameBytes);
   if (inSamples <= 0) return true;
-  if (!started_ || ptsUs > endUs_ + kGapUs || ptsUs + kGapUs < endUs_) {
-    // A new sound (or a clock jump): start the timeline here.
+  const int64_t expectedUs = UsAt(headSamples_ + av_audio_fifo_size(fifo_));
+  if (!started_ || ptsUs > expectedUs + kGapUs || ptsUs + kGapUs < expectedUs) {
+    // A new sound (or a drift or clock jump past kGapUs): start the timeline here. Between, the
+    // timeline follows the samples (the caller's receive times jitter).
     av_audio_fifo_reset(fifo_);
     started_ = true;
-    endUs_ = ptsUs;
+    anchorUs_ = ptsUs;
+    headSamples_ = 0;
   }
   const uint8_t* planes[1] = {nullptr};
   Normalize(data, length, planes);
@@ -145,9 +148,6 @@ bool OpusSession::Encode(const uint8_t* data, size_t length, int64_t ptsUs, std:
     *error = "out of memory";
     return false;
   }
-  // Sample-accurate: the timeline advances by what was written (capture's receive times jitter);
-  // it is re-anchored on a gap or a drift over kGapUs (above).
-  endUs_ += static_cast<int64_t>(inSamples) * 1000000 / in_.rate;
   return Drain(out, error);
 }
 
@@ -161,7 +161,6 @@ bool OpusSession::Silence(int ms, std::vector<OpusPacketOut>* out, std::string* 
     *error = "out of memory";
     return false;
   }
-  endUs_ += static_cast<int64_t>(pad) * 1000000 / kRate;
   if (!Drain(out, error)) return false;
   started_ = false;  // the next sound starts its own timeline
   return true;
@@ -169,7 +168,8 @@ bool OpusSession::Silence(int ms, std::vector<OpusPacketOut>* out, std::string* 
 
 bool OpusSession::Drain(std::vector<OpusPacketOut>* out, std::string* error) {
   while (av_audio_fifo_size(fifo_) >= kFrame) {
-    const int64_t headUs = endUs_ - static_cast<int64_t>(av_audio_fifo_size(fifo_)) * 1000000 / kRate;
+    const int64_t headUs = UsAt(headSamples_);
+    headSamples_ += kFrame;
     av_frame_unref(frame_);
     frame_->nb_samples = kFrame;
     frame_->format = AV_SAMPLE_FMT_FLT;

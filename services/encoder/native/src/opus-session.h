@@ -64,8 +64,11 @@ class OpusSession {
   AVPacket* packet_ = nullptr;
   std::vector<uint8_t> normalized_;  // input made signed and native-endian when it was not
   std::vector<float> converted_;
-  // The time (caller's clock, us) of the sample just after the last one in the FIFO.
-  int64_t endUs_ = 0;
+  // The timeline of a sound: its first sample's time (caller's clock, us), and the 48 kHz samples
+  // taken out of the FIFO since (the next frame's first sample is anchorUs_ + that much).
+  int64_t anchorUs_ = 0;
+  int64_t headSamples_ = 0;
+  int64_t UsAt(int64_t samples) const { return anchorUs_ + samples * 1000 / (kRate / 1000); }
   bool started_ = false;
   int silentRun_ = 0;  // consecutive silent frames
 };
