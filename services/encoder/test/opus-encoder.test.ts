@@ -21,8 +21,10 @@ function sine(f: OpusEncoderOptions, ms: number): Buffer {
         const max = 2 ** (f.bits - 1) - 1;
         const n = Math.round(v * max) + (f.isSigned ? 0 : max + 1);
         if (bytes === 1) out.writeUInt8(n & 0xff, o);
-        else if (bytes === 2) (f.bigEndian ? out.writeUInt16BE : out.writeUInt16LE).call(out, n & 0xffff, o);
-        else (f.bigEndian ? out.writeUInt32BE : out.writeUInt32LE).call(out, n >>> 0, o);
+        else if (bytes === 2 && f.bigEndian) out.writeUInt16BE(n & 0xffff, o);
+        else if (bytes === 2) out.writeUInt16LE(n & 0xffff, o);
+        else if (f.bigEndian) out.writeUInt32BE(n >>> 0, o);
+        else out.writeUInt32LE(n >>> 0, o);
       }
     }
   }
