@@ -232,8 +232,10 @@ export class Viewer extends EventEmitter<Events> {
     const viewer = new Viewer(opts, ctx);
     try {
       viewer.addVideo(video.mid, video.payloadType, video.fmtp, video.playoutDelayId);
-      const audio = opts.audio === true ? parseAudioOffer(offer) : undefined;
-      if (audio) viewer.addAudio(audio.mid, audio.payloadType);
+      const audio = parseAudioOffer(offer);
+      if (audio && opts.audio === true) viewer.addAudio(audio.mid, audio.payloadType);
+      // libdatachannel would answer an offered audio section sendonly by itself: say inactive.
+      else if (audio) viewer.addInactiveAudio(audio.mid, audio.payloadType);
       const gathered = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, gatherTimeoutMs);
         viewer.pc.onGatheringStateChange((state) => {
@@ -320,6 +322,16 @@ export class Viewer extends EventEmitter<Events> {
     this.audioTrack = track;
     this.audioConfig = config;
     this.detachAudio = this.ctx.audio.attach(this.opts.stream.vmId, this);
+  }
+
+  /** A WHEP offer's audio section for a VM without audio: answered inactive, nothing sent. */
+  private addInactiveAudio(mid: string, payloadType: number): void {
+    const audio = new Audio(mid, 'Inactive');
+    audio.addOpusCodec(payloadType);
+    const track = this.pc.addTrack(audio);
+    alive.add(track);
+    track.onClosed(() => alive.delete(track));
+    this.audioTrack = track;
   }
 
   /** AudioSink: one Opus packet to this viewer. */
