@@ -27,7 +27,7 @@ PNPM_VERSION=$(sed -nE 's/^ *"packageManager": *"pnpm@([^"]+)".*/\1/p' package.j
 # libxkbcommon-tools, xkb-data, x11proto-dev: the page's keyboard layouts for paste-as-keys are
 # generated from xkeyboard-config at build time (xkbcli, keysymdef.h; services/signaling/scripts).
 APT_PACKAGES=(ca-certificates nats-server dbus chromium fonts-dejavu-core build-essential pkg-config python3
-  util-linux iproute2 libavcodec-dev libavutil-dev libswscale-dev ffmpeg openssl
+  util-linux iproute2 libavcodec-dev libavutil-dev libswresample-dev libswscale-dev ffmpeg openssl
   docker.io docker-compose debootstrap libxkbcommon-tools xkb-data x11proto-dev)
 # From bookworm-backports: QEMU 10 and Mesa 25 (with their -dev packages, whose versions must match).
 BACKPORTS_PACKAGES=(qemu-system-x86 qemu-system-modules-opengl libegl-mesa0 libgl1-mesa-dri libegl-dev

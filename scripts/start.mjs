@@ -176,6 +176,7 @@ try {
         busAddress,
         // COM1 on D-Bus: the page's serial console (served by the input service).
         serialOnDbus: true,
+        audio: true,
       }),
     );
     // Neither QEMU nor capture comes back to a new bus by itself.

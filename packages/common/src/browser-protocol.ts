@@ -86,6 +86,8 @@ export interface ConsoleEntry {
   hasMultitouch: boolean;
   mouseIsAbsolute: boolean;
   touchMaxSlots: number;
+  /** The VM has audio: the connection carries an Opus track (muted in the page until a click). */
+  hasAudio: boolean;
   /** Capture announced it recently (it republishes every few seconds while QEMU runs). */
   running: boolean;
   /** Milliseconds since the last announcement. */

@@ -274,6 +274,29 @@ export const SUBJECT_TABLE = {
         'its roster learns a take or a release at once, not a heartbeat later; encoders read holdings from heartbeats instead',
     },
   },
+  audioPcm: {
+    subject: 'qw.vm.<vm>.audio.pcm',
+    message: 'AudioChunk',
+    permission: 'qw.vm.*.audio.pcm',
+    publishers: {
+      capture: "each `Write` of QEMU's AudioOutListener, unchanged, with the format of its `Init`",
+    },
+    subscribers: {
+      encoder: '`qw.vm.*.audio.pcm`; only the encoder that rendezvous hashing gives `audio:<vm>` encodes it',
+    },
+  },
+  audioOpus: {
+    subject: 'qw.audio.<vm>.opus',
+    message: 'OpusPacket',
+    permission: 'qw.audio.*.opus',
+    publishers: {
+      encoder: "the one encoding the VM's audio: one 20 ms packet per 20 ms of sound, none in silence (DTX)",
+    },
+    subscribers: {
+      signaling:
+        'one subscription per VM with viewers; follows one encoder at a time, another after 500 ms of silence from it',
+    },
+  },
 } as const satisfies Readonly<Record<string, SubjectRow>>;
 
 export type SubjectName = keyof typeof SUBJECT_TABLE;
@@ -321,7 +344,29 @@ export const subjects = {
   /** StreamClaim announcements by encoders. */
   streamClaims: SUBJECT_TABLE.streamClaims.subject,
   encoderHeartbeat: SUBJECT_TABLE.encoderHeartbeat.subject,
+  /** AudioChunk: a VM's PCM as QEMU wrote it. */
+  audioPcm: (vmId: string): string => `qw.vm.${token(vmId, 'vm id')}.audio.pcm`,
+  audioPcmAll: SUBJECT_TABLE.audioPcm.permission,
+  /** OpusPacket: a VM's audio, encoded. */
+  audioOpus: (vmId: string): string => `qw.audio.${token(vmId, 'vm id')}.opus`,
 } as const;
+
+/** The VM an audio subject (qw.vm.<vm>.audio.pcm or qw.audio.<vm>.opus) names, or undefined. */
+export function vmOfAudioSubject(subject: string): string | undefined {
+  const parts = subject.split('.');
+  let vmId: string | undefined;
+  if (
+    parts.length === 5 &&
+    parts[0] === 'qw' &&
+    parts[1] === 'vm' &&
+    parts[3] === 'audio' &&
+    parts[4] === 'pcm'
+  )
+    vmId = parts[2];
+  else if (parts.length === 4 && parts[0] === 'qw' && parts[1] === 'audio' && parts[3] === 'opus')
+    vmId = parts[2];
+  return vmId !== undefined && isSubjectToken(vmId) ? vmId : undefined;
+}
 
 /**
  * The VM and console a console subject (qw.vm.<vm>.console.<n>.…) names, or undefined when it is

@@ -50,6 +50,8 @@ const built: Record<SubjectName, string[]> = {
   streamDemand: [subjects.streamDemand(key)],
   encoderHeartbeat: [subjects.encoderHeartbeat],
   streamClaims: [subjects.streamClaims],
+  audioPcm: [subjects.audioPcm('vm-1')],
+  audioOpus: [subjects.audioOpus('vm-1')],
 };
 const rows = Object.entries(SUBJECT_TABLE) as [SubjectName, SubjectRow][];
 

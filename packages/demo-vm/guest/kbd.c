@@ -1,8 +1,10 @@
 #include "kbd.h"
 #include "io.h"
+#include "speaker.h"
 
 #define KEY_F12 0x58
 #define DEBUGCON 0xE9 /* QEMU's ISA debug console (-debugcon); writes go nowhere without it */
+#define KEY_F9 0x43 /* held: the PC speaker tone (speaker.c) */
 
 struct kbd_state kbd;
 
@@ -43,12 +45,16 @@ static int kbd_byte(uint8_t b)
         kbd.marker ^= 1;
         if (!ext && code == KEY_F12)
             kbd.f12++;
+        if (!ext && code == KEY_F9)
+            speaker_set(1);
         return 1;
     }
     if (!*slot)
         return 0; /* break of a key we never saw made */
     *slot = 0;
     kbd.held--;
+    if (!ext && code == KEY_F9)
+        speaker_set(0);
     return 1;
 }
 

@@ -36,6 +36,11 @@ export interface GuestQemuOptions {
   heads?: number;
   /** A file for QEMU's ISA debug console (port 0xE9): the guest writes each keyboard byte there. */
   debugconPath?: string;
+  /**
+   * Audio out on the D-Bus display: a dbus audiodev (id `snd0`) fed by the PC speaker and named by
+   * `-display dbus` (needs busAddress; without `audiodev=` on the display QEMU exports no Audio).
+   */
+  audio?: boolean;
 }
 
 /** The `id` of the guest's virtio-gpu when it has several heads (QMP screendump's `device`). */
@@ -52,6 +57,9 @@ function virtioGpu(width: number, height: number, heads: number): string {
 /** The demo VM's serial chardev id (its object: /org/qemu/Display1/Chardev_ser0). */
 export const SERIAL_CHARDEV_ID = 'ser0';
 
+/** The audiodev id of `audio: true`. */
+export const GUEST_AUDIODEV = 'snd0';
+
 /** QEMU arguments (TCG, no defaults) that boot the test guest with its display. */
 export function guestQemuArgs(opts: GuestQemuOptions): string[] {
   const { width, height } = opts;
@@ -59,11 +67,15 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
   if (heads !== 1 && opts.video !== 'virtio') throw new TypeError("several heads need video 'virtio'");
   const video =
     opts.video === 'virtio' ? ['-vga', 'none', '-device', virtioGpu(width, height, heads)] : ['-vga', 'std'];
+  const audio = opts.audio === true && opts.busAddress !== undefined;
+  const displayOptions = [opts.displayOptions, audio ? `audiodev=${GUEST_AUDIODEV}` : undefined]
+    .filter((o) => o !== undefined && o !== '')
+    .join(',');
   const display =
     opts.busAddress !== undefined
       ? [
           '-display',
-          `dbus,addr=${opts.busAddress.replaceAll(',', ',,')}${opts.displayOptions ? `,${opts.displayOptions}` : ''}`,
+          `dbus,addr=${opts.busAddress.replaceAll(',', ',,')}${displayOptions ? `,${displayOptions}` : ''}`,
         ]
       : ['-display', 'none'];
   const serial =
@@ -79,7 +91,8 @@ export function guestQemuArgs(opts: GuestQemuOptions): string[] {
     '-accel',
     'tcg',
     '-machine',
-    'pc',
+    audio ? `pc,pcspk-audiodev=${GUEST_AUDIODEV}` : 'pc',
+    ...(audio ? ['-audiodev', `dbus,id=${GUEST_AUDIODEV}`] : []),
     '-m',
     '64',
     '-nodefaults',

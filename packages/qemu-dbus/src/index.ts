@@ -1,3 +1,4 @@
+export * from './audio-client.js';
 export * from './bus-call.js';
 export * from './display-client.js';
 export * from './names.js';

@@ -7,6 +7,10 @@ export const LISTENER_PATH = '/org/qemu/Display1/Listener';
 /** A D-Bus chardev (`-chardev dbus,id=ID,name=...`) is exported as Chardev_ID. */
 export const chardevPath = (id: string): string => `/org/qemu/Display1/Chardev_${id}`;
 export const CHARDEV_INTERFACE = 'org.qemu.Display1.Chardev';
+/** QEMU's Audio object (only with `-audiodev dbus` named by `-display dbus,...,audiodev=`). */
+export const AUDIO_PATH = '/org/qemu/Display1/Audio';
+/** Where QEMU calls our audio output listener on its p2p link. */
+export const AUDIO_OUT_LISTENER_PATH = '/org/qemu/Display1/AudioOutListener';
 
 export const IFACE = {
   vm: 'org.qemu.Display1.VM',
@@ -17,6 +21,9 @@ export const IFACE = {
   listener: 'org.qemu.Display1.Listener',
   listenerUnixMap: 'org.qemu.Display1.Listener.Unix.Map',
   listenerUnixScanoutDmabuf2: 'org.qemu.Display1.Listener.Unix.ScanoutDMABUF2',
+  audio: 'org.qemu.Display1.Audio',
+  audioOutListener: 'org.qemu.Display1.AudioOutListener',
+  audioInListener: 'org.qemu.Display1.AudioInListener',
   properties: 'org.freedesktop.DBus.Properties',
   dbus: 'org.freedesktop.DBus',
 } as const;

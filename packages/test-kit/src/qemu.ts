@@ -23,6 +23,8 @@ export interface QemuOptions {
   extraArgs?: string[];
   /** A file for QEMU's debug console (port 0xE9): the guest writes each keyboard byte there as hex. */
   debugconPath?: string;
+  /** D-Bus audio fed by the PC speaker (guestQemuArgs' `audio`). */
+  audio?: boolean;
   /** Which QEMU: the system's (10, default) or bookworm's 7.2 (no display flow control). */
   qemu?: QemuRelease;
   /** A QEMU binary to run instead (its own firmware and modules found by itself). */
@@ -68,6 +70,7 @@ export class QemuVm {
         ...(opts.heads !== undefined ? { heads: opts.heads } : {}),
         ...(opts.serialOnDbus === true ? { serialOnDbus: true } : {}),
         ...(opts.debugconPath !== undefined ? { debugconPath: opts.debugconPath } : {}),
+        ...(opts.audio === true ? { audio: true } : {}),
         // Another user may not reach the checkout: give it its own copy of the guest.
         ...(opts.runAs ? { kernel: copyGuest(dir) } : {}),
       }),

@@ -37,6 +37,12 @@ export class CaptureMetrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly audioChunks = new Counter({
+    name: 'capture_audio_chunks_total',
+    help: "QEMU's audio Writes: published, or dropped (bad, NATS stalled), by outcome",
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly dmabufImages = new Gauge({
     name: 'capture_dmabuf_images',
     help: 'DMA-BUFs imported with EGL and not yet released (one per gl=on console at most)',

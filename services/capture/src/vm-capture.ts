@@ -19,6 +19,7 @@ import {
   type MessageBus,
 } from '@qemu-webrtc/qemu-dbus';
 import type { CaptureConfig } from './config.js';
+import { AudioCapture } from './audio-capture.js';
 import { ConsoleCapture, ListenerBacklogReset } from './console-capture.js';
 import type { DmabufReader } from './dmabuf-reader.js';
 import type { CaptureMetrics } from './metrics.js';
@@ -40,6 +41,9 @@ export interface VmCaptureOptions {
 /** One running QEMU: its consoles, their listeners, and the ConsoleInfo we publish for them. */
 export class VmCapture {
   readonly captures = new Map<number, ConsoleCapture>();
+  /** QEMU's audio output, when the VM has D-Bus audio (ConsoleInfo.has_audio says so). */
+  audio: AudioCapture | undefined;
+  private hasAudio = false;
   private readonly infos = new Map<number, qemu_webrtc.v1.IConsoleInfo>();
   private stopped = false;
   private warnedOld = false;
@@ -74,6 +78,7 @@ export class VmCapture {
         `type='signal',sender='${QEMU_BUS_NAME}',interface='${IFACE.properties}',member='PropertiesChanged'`,
       ],
     });
+    await vm.startAudio();
     for (const id of props.consoleIds) await vm.startConsole(id);
     return vm;
   }
@@ -125,6 +130,50 @@ export class VmCapture {
     } catch (error) {
       this.opts.logger.warn({ console: id, err: error }, 'could not register a display listener; retrying');
       this.retry(id);
+    }
+  }
+
+  /**
+   * Registers an audio output listener. A VM without D-Bus audio refuses (no Audio object): it has
+   * no audio, said once. A link that closes is registered again, like the display listeners.
+   */
+  private async startAudio(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const audio = await AudioCapture.start({
+        ...this.opts,
+        vmId: this.vmId,
+        logger: this.opts.logger.child({ vmId: this.vmId }),
+      });
+      // Read again: stop() may have run during the await.
+      if (this.isStopped()) {
+        audio.close();
+        return;
+      }
+      this.audio = audio;
+      audio.on('closed', (error) => {
+        if (this.audio === audio) this.audio = undefined;
+        if (this.stopped) return;
+        this.opts.logger.warn({ err: error }, 'audio listener closed; registering again');
+        const timer = setTimeout(() => {
+          this.retries.delete(timer);
+          void this.startAudio();
+        }, RETRY_MS);
+        this.retries.add(timer);
+      });
+      if (!this.hasAudio) {
+        this.hasAudio = true;
+        for (const id of this.infos.keys()) void this.refreshInfo(id);
+      }
+    } catch (error) {
+      if (this.hasAudio) {
+        this.opts.logger.warn({ err: error }, 'could not register the audio listener again');
+      } else {
+        this.opts.logger.info(
+          { reason: error instanceof Error ? error.message : String(error) },
+          'the VM has no D-Bus audio (needs -audiodev dbus,id=X and -display dbus,...,audiodev=X): no audio track',
+        );
+      }
     }
   }
 
@@ -184,6 +233,7 @@ export class VmCapture {
         enabled: capture?.enabled ?? true,
         vmUuid: this.vm.uuid,
         vmName: this.vm.name,
+        hasAudio: this.hasAudio,
       };
       this.infos.set(id, info);
       this.publishInfo(info);
@@ -209,6 +259,11 @@ export class VmCapture {
     publishProto(this.opts.nc, subjects.consoleInfo(this.vmId, info.consoleId ?? 0), ConsoleInfo, info);
   }
 
+  /** A method, not the field: its value changes across an await. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   /** Stops capturing (QEMU went away, or shutdown). Safe twice. */
   stop(): void {
     if (this.stopped) return;
@@ -217,6 +272,8 @@ export class VmCapture {
     for (const t of this.retries) clearTimeout(t);
     for (const capture of this.captures.values()) capture.close();
     this.captures.clear();
+    this.audio?.close();
+    this.audio = undefined;
     for (const id of this.infos.keys()) this.opts.metrics.backlogs.delete(id);
   }
 }

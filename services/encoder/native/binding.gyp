@@ -14,6 +14,9 @@
         "src/h264-decoder.cc",
         "src/h264-encoder.cc",
         "src/h264-session.cc",
+        "src/opus-encode-worker.cc",
+        "src/opus-encoder.cc",
+        "src/opus-session.cc",
         "src/promise-worker.cc",
         "src/odd-edges.cc",
         "src/sws-converter.cc"
@@ -25,9 +28,9 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags": ["<!@(pkg-config --cflags libavcodec libavutil libswscale)"],
+      "cflags": ["<!@(pkg-config --cflags libavcodec libavutil libswresample libswscale)"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2"],
-      "libraries": ["<!@(pkg-config --libs libavcodec libavutil libswscale)"],
+      "libraries": ["<!@(pkg-config --libs libavcodec libavutil libswresample libswscale)"],
       "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES" }
     }
   ]

@@ -48,6 +48,8 @@ export const encoderConfigShape = {
   HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(250),
   /** An encoder not heard from for this long is gone; its streams move to the others. */
   MEMBER_TIMEOUT_MS: z.coerce.number().int().min(200).max(60_000).default(1000),
+  /** Opus bitrate of VM audio, bits per second (QEMU's audio is 44.1/48 kHz stereo at most). */
+  ENCODER_AUDIO_BITRATE: z.coerce.number().int().min(6000).max(510_000).default(64_000),
   RING_DIR: z.string().default('/dev/shm'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
 };

@@ -3,6 +3,23 @@ import { Counter, Gauge, Histogram, createRegistry, type Registry } from '@qemu-
 /** What an encoder counts: frames in, encoded and dropped, encode time, bytes out, streams held. */
 export class EncoderMetrics {
   readonly registry: Registry = createRegistry('encoder');
+  /** outcome: encoded, dropped (queue full: the encoder fell behind), bad (a format libopus refused). */
+  readonly audioChunks = new Counter({
+    name: 'encoder_audio_chunks_total',
+    help: 'AudioChunks of VMs whose audio this encoder owns, by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly audioPackets = new Counter({
+    name: 'encoder_audio_packets_total',
+    help: 'Opus packets published',
+    registers: [this.registry],
+  });
+  readonly audioBytes = new Counter({
+    name: 'encoder_audio_bytes_total',
+    help: 'Bytes of Opus packets published (the audio bitrate on the wire, before RTP)',
+    registers: [this.registry],
+  });
   readonly framesIn = new Counter({
     name: 'encoder_frames_in_total',
     help: 'FrameReady messages for held streams',

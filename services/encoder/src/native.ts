@@ -189,9 +189,52 @@ export interface FfmpegLogLine {
   message: string;
 }
 
+/** PCM as QEMU's AudioOutListener.Init announces it, and the Opus bitrate. */
+export interface OpusEncoderOptions {
+  /** 8, 16 or 32 (32 for float). */
+  bits: number;
+  isSigned: boolean;
+  isFloat: boolean;
+  /** Input frames per second, 1000..384000. */
+  rate: number;
+  /** Input channels, 1..8 (encoded as stereo, or mono for mono input). */
+  channels: number;
+  bigEndian?: boolean;
+  /** Bits per second, 6000..510000; default 64000. */
+  bitrate?: number;
+}
+
+export interface OpusPacketOut {
+  data: Buffer;
+  /** The packet's first sample, on the clock of the `ptsUs` given to encode(). */
+  ptsUs: number;
+  /** Samples per channel at 48 kHz (960: 20 ms). */
+  samples: number;
+}
+
+export interface OpusEncoder {
+  /** Channels encoded (1 or 2). */
+  readonly channels: number;
+  /**
+   * Converts (libswresample, to 48 kHz float) and encodes (libopus, 20 ms frames) `pcm` (whole
+   * frames of the input format, copied at once) on a worker thread; resolves with the packets
+   * completed. Digital silence after 100 ms of it yields no packets.
+   */
+  encode(pcm: Uint8Array, ptsUs: number): Promise<OpusPacketOut[]>;
+  /** The sound stopped: pads with silence to a whole frame plus `ms` of silence, and encodes that. */
+  silence(ms: number): Promise<OpusPacketOut[]>;
+  close(): void;
+}
+
+export interface OpusEncoderConstructor {
+  /** TypeError for bad options, EncoderError if libswresample or libopus refuse. */
+  new (options: OpusEncoderOptions): OpusEncoder;
+}
+
 interface EncoderAddon {
   H264Encoder: H264EncoderConstructor;
   H264Decoder: H264DecoderConstructor;
+  OpusEncoder: OpusEncoderConstructor;
   takeLogs(): FfmpegLogLine[];
   setLogLevel(level: FfmpegLogLevel): void;
   versions(): { ffmpeg: string; avcodec: string; avutil: string; swscale: string };
@@ -255,6 +298,8 @@ class CheckedH264Decoder extends addon.H264Decoder {
 
 export const H264Encoder: H264EncoderConstructor = CheckedH264Encoder;
 export const H264Decoder: H264DecoderConstructor = CheckedH264Decoder;
+/** Arguments are checked by the addon itself (a few numbers and one buffer). */
+export const OpusEncoder: OpusEncoderConstructor = addon.OpusEncoder;
 
 /**
  * FFmpeg's (and x264's) log lines since the last call, at or above setFfmpegLogLevel() (default

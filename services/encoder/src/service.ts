@@ -18,8 +18,10 @@ import {
   type Service,
   type StreamKey,
   validStreamKey,
+  vmOfAudioSubject,
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
+import { AudioEncoder } from './audio-encoder.js';
 import type { EncoderConfig } from './config.js';
 import { DemandTable } from './demand.js';
 import { Membership } from './membership.js';
@@ -29,8 +31,10 @@ import { RingCache } from './ring-cache.js';
 import { StreamEncoder } from './stream-encoder.js';
 import { streamOwner } from './stream-owner.js';
 
-const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo, StreamDemand } =
+const { FrameReady, KeyframeRequest, EncoderControl, StreamClaim, ConsoleInfo, StreamDemand, AudioChunk } =
   qemu_webrtc.v1;
+/** A VM whose audio has been silent this long has its encoder closed (reopened on the next sound). */
+const AUDIO_IDLE_CLOSE_MS = 30_000;
 /** A console not heard of (no FrameReady, no ConsoleInfo) for this long has no streams. */
 const CONSOLE_FORGET_MS = 30_000;
 
@@ -55,6 +59,8 @@ export class EncoderService implements Service {
   private readonly consoles = new Map<string, { vmId: string; consoleId: number; seenMs: number }>();
   private readonly held = new Map<string, StreamEncoder>();
   private readonly demand: DemandTable;
+  /** The VMs whose audio this encoder encodes now, by VM id. */
+  private readonly audio = new Map<string, AudioEncoder>();
   private readonly gate: PublishGate;
   private readonly badInput: BadInputLog;
   private metricsServer: MetricsServer | undefined;
@@ -190,6 +196,15 @@ export class EncoderService implements Service {
       },
       opts,
     );
+    subscribeProto(
+      this.nc,
+      subjects.audioPcmAll,
+      AudioChunk,
+      (chunk, subject) => {
+        this.onAudio(chunk, subject);
+      },
+      opts,
+    );
     this.membership.on('changed', () => this.scheduleRebalance());
     this.membership.start();
     this.nc.publish(subjects.consoleRefresh);
@@ -206,6 +221,43 @@ export class EncoderService implements Service {
       'message body names another console than its subject: dropped',
     );
     return false;
+  }
+
+  /**
+   * A VM's audio is encoded by the encoder that rendezvous hashing over the members gives
+   * `audio:<vm>` (the same rule as video streams, without claims: signaling follows whichever
+   * encoder sends, one at a time). During a change of members two may encode for a moment.
+   */
+  private onAudio(chunk: qemu_webrtc.v1.AudioChunk, subject: string): void {
+    if (vmOfAudioSubject(subject) !== chunk.vmId) {
+      this.metrics.messagesRejected.inc({ reason: 'subject_mismatch' });
+      return;
+    }
+    if (!this.membership.settled) return;
+    if (streamOwner(`audio:${chunk.vmId}`, this.membership.members()) !== this.config.ENCODER_ID) {
+      const mine = this.audio.get(chunk.vmId);
+      if (mine) {
+        mine.close();
+        this.audio.delete(chunk.vmId);
+        this.logger.info({ vmId: chunk.vmId }, 'audio given up: another encoder owns it now');
+      }
+      return;
+    }
+    let encoder = this.audio.get(chunk.vmId);
+    if (!encoder) {
+      encoder = new AudioEncoder({
+        vmId: chunk.vmId,
+        encoderId: this.config.ENCODER_ID,
+        bitrate: this.config.ENCODER_AUDIO_BITRATE,
+        nc: this.nc,
+        gate: this.gate,
+        metrics: this.metrics,
+        logger: this.logger,
+      });
+      this.audio.set(chunk.vmId, encoder);
+      this.logger.info({ vmId: chunk.vmId }, 'audio taken');
+    }
+    encoder.push(chunk);
   }
 
   /** Many changes in one tick (a burst of new consoles or members) cost one rebalance. */
@@ -304,6 +356,12 @@ export class EncoderService implements Service {
     this.metrics.demandLeases.set(this.demand.sweep(now));
     for (const id of this.held.keys()) this.applyDemand(id, now);
     this.countStreams();
+    for (const [vmId, a] of this.audio) {
+      if (now - a.lastChunkMs > AUDIO_IDLE_CLOSE_MS) {
+        a.close();
+        this.audio.delete(vmId);
+      }
+    }
     // Rings of consoles this encoder no longer encodes (or forgot) are let go.
     const key = (s: StreamKey): string => `${s.vmId}.${s.consoleId}`;
     this.rings.retain(new Set([...this.held.values()].map((s) => key(s.key))));
@@ -359,6 +417,8 @@ export class EncoderService implements Service {
     this.destroyed = true;
     clearInterval(this.timer);
     for (const id of [...this.held.keys()]) this.release(id);
+    for (const a of this.audio.values()) a.close();
+    this.audio.clear();
     this.membership.leave();
     this.rings.close();
     this.badInput.close();

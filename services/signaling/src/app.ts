@@ -323,6 +323,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           offer,
           req.query.rendition === undefined,
           who.id,
+          entry.hasAudio,
         );
       } catch (error) {
         if (error instanceof SdpError) {

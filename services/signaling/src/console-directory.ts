@@ -54,6 +54,7 @@ export class ConsoleDirectory {
       previous.info.height !== info.height ||
       previous.info.enabled !== info.enabled ||
       previous.info.mouseIsAbsolute !== info.mouseIsAbsolute ||
+      previous.info.hasAudio !== info.hasAudio ||
       this.now() - previous.at > this.staleMs;
     if (changed) {
       const watchers = this.watchers.get(key);
@@ -93,6 +94,7 @@ export class ConsoleDirectory {
       hasMultitouch: info.hasMultitouch,
       mouseIsAbsolute: info.mouseIsAbsolute,
       touchMaxSlots: info.touchMaxSlots,
+      hasAudio: info.hasAudio,
       running: age <= this.staleMs,
       lastSeenMs: Math.round(age),
     };

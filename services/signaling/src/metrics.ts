@@ -81,6 +81,11 @@ export class SignalingMetrics {
     labelNames: ['result'],
     registers: [this.registry],
   });
+  readonly audioPackets = new Counter({
+    name: 'signaling_audio_packets_sent_total',
+    help: 'Opus packets handed to viewers (one per viewer)',
+    registers: [this.registry],
+  });
   readonly rejected = new Counter({
     name: 'signaling_rejected_total',
     help: 'Requests and messages refused, by reason',

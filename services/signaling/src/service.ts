@@ -17,6 +17,7 @@ import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { buildApp } from './app.js';
 import { TokenStore } from './auth.js';
 import type { SignalingConfig } from './config.js';
+import { AudioHub } from './audio-hub.js';
 import { ConsoleDirectory } from './console-directory.js';
 import { CursorHub } from './cursor-hub.js';
 import { SerialHub } from './serial-hub.js';
@@ -138,6 +139,7 @@ export class SignalingService {
     encoders.onJoined = () => hub.renewDemand();
     const cursors = new CursorHub(nc, metrics, badInput);
     const serial = new SerialHub(nc, logger.child({ component: 'serial' }), badInput);
+    const audio = new AudioHub(nc, metrics, badInput);
     const adaptation: AdaptationSettings = {
       downAfterMs: config.ADAPT_DOWN_AFTER_MS,
       upAfterMs: config.ADAPT_UP_AFTER_MS,
@@ -149,6 +151,7 @@ export class SignalingService {
         hub,
         cursors,
         sizes: new DisplaySizeArbiter(),
+        audio,
         metrics,
         logger: logger.child({ component: 'viewer' }),
         rtc: rtcConfigOf(config),
@@ -314,6 +317,7 @@ export class SignalingService {
     this.badInput.close();
     this.cursors.close();
     this.serial.close();
+    this.viewers.ctx.audio.close();
     if (this.listening) await this.app.close();
     else await this.app.close().catch(() => undefined);
     await this.metricsServer?.close();

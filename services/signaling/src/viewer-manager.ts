@@ -56,10 +56,10 @@ export class ViewerManager {
   }
 
   /** Browser client over the WebSocket: we offer. */
-  offer(role: Role, stream: StreamKey, adaptive: boolean): { viewer: Viewer; offer: string } {
+  offer(role: Role, stream: StreamKey, adaptive: boolean, audio = false): { viewer: Viewer; offer: string } {
     this.checkCapacity();
     const result = Viewer.createOffering(
-      { id: newId('v'), role, stream, transport: 'ws', adaptive },
+      { id: newId('v'), role, stream, transport: 'ws', adaptive, audio },
       this.ctx,
     );
     this.track(result.viewer, 'ws');
@@ -76,6 +76,7 @@ export class ViewerManager {
     offerSdp: string,
     adaptive: boolean,
     owner: string,
+    audio = false,
   ): Promise<{ viewer: Viewer; answer: string; resource: string }> {
     this.checkCapacity();
     // The place is taken before the await: concurrent POSTs cannot all pass the check.
@@ -83,7 +84,7 @@ export class ViewerManager {
     let result: Awaited<ReturnType<typeof Viewer.createAnswering>>;
     try {
       result = await Viewer.createAnswering(
-        { id: newId('w'), role, stream, transport: 'whep', adaptive },
+        { id: newId('w'), role, stream, transport: 'whep', adaptive, audio },
         this.ctx,
         offerSdp,
       );

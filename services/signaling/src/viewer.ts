@@ -1,11 +1,13 @@
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
+  Audio,
   H264RtpPacketizer,
   PeerConnection,
   RtcpNackResponder,
   RtcpSrReporter,
   RtpPacketizationConfig,
+  RtpPacketizer,
   Video,
   type DataChannel,
   type RtcConfig,
@@ -25,6 +27,7 @@ import {
 } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { RenditionChooser, type AdaptationSettings } from './adaptation-policy.js';
+import type { AudioHub } from './audio-hub.js';
 import type { CursorHub } from './cursor-hub.js';
 import type { DisplaySizeArbiter, SizeFollower, SizeHint } from './display-size.js';
 import { InputGate } from './input.js';
@@ -41,6 +44,7 @@ import {
   parseVideoOffer,
   takeCandidates,
 } from './sdp.js';
+import { OPUS_PAYLOAD_TYPE, parseAudioOffer } from './sdp-audio.js';
 import type { StreamHub } from './stream-hub.js';
 
 const { InputEvent } = qemu_webrtc.v1;
@@ -95,6 +99,7 @@ export interface ViewerContext {
   cursors: CursorHub;
   /** Which control viewer's window sets each console's size (SetUIInfo). */
   sizes: DisplaySizeArbiter;
+  audio: AudioHub;
   metrics: SignalingMetrics;
   logger: Logger;
   rtc: RtcConfig;
@@ -113,6 +118,8 @@ export interface ViewerOptions {
   transport: Transport;
   /** The rendition follows the viewer's link (false: the viewer asked for this one). */
   adaptive: boolean;
+  /** The VM has audio (ConsoleInfo.has_audio): the connection gets an Opus track. */
+  audio?: boolean;
 }
 
 interface Events {
@@ -138,6 +145,9 @@ export class Viewer extends EventEmitter<Events> {
   private readonly pc: PeerConnection;
   private track: Track | undefined;
   private rtpConfig: RtpPacketizationConfig | undefined;
+  private audioTrack: Track | undefined;
+  private audioConfig: RtpPacketizationConfig | undefined;
+  private detachAudio: (() => void) | undefined;
   private inputChannel: DataChannel | undefined;
   private cursorChannel: DataChannel | undefined;
   private readonly gate: InputGate;
@@ -225,6 +235,7 @@ export class Viewer extends EventEmitter<Events> {
     const viewer = new Viewer(opts, ctx);
     try {
       viewer.addVideo('video', H264_PAYLOAD_TYPE, H264_FMTP, PLAYOUT_DELAY_ID);
+      if (opts.audio === true) viewer.addAudio('audio', OPUS_PAYLOAD_TYPE);
       viewer.adoptChannel(viewer.pc.createDataChannel('input'));
       viewer.adoptChannel(viewer.pc.createDataChannel('cursor'));
       viewer.pc.setLocalDescription('offer');
@@ -251,6 +262,10 @@ export class Viewer extends EventEmitter<Events> {
     const viewer = new Viewer(opts, ctx);
     try {
       viewer.addVideo(video.mid, video.payloadType, video.fmtp, video.playoutDelayId);
+      const audio = parseAudioOffer(offer);
+      if (audio && opts.audio === true) viewer.addAudio(audio.mid, audio.payloadType);
+      // libdatachannel would answer an offered audio section sendonly by itself: say inactive.
+      else if (audio) viewer.addInactiveAudio(audio.mid, audio.payloadType);
       const gathered = new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, gatherTimeoutMs);
         viewer.pc.onGatheringStateChange((state) => {
@@ -312,6 +327,50 @@ export class Viewer extends EventEmitter<Events> {
     this.track = track;
     this.rtpConfig = config;
     this.detachStream = this.ctx.hub.attach(this.key, this);
+  }
+
+  /**
+   * The VM's audio: a send-only Opus track in the same connection and media stream as the video,
+   * one RTP packet per Opus packet, RTCP sender reports. Its RTP timestamps come from the same
+   * clock as the video's (capture's microseconds), and libdatachannel's sender reports pair each
+   * track's latest RTP timestamp with the same wall clock, so the browser can line them up.
+   */
+  private addAudio(mid: string, payloadType: number): void {
+    const ssrc = randomInt(1, 2 ** 32 - 1);
+    const cname = `qw-${this.opts.id}`;
+    const audio = new Audio(mid, 'SendOnly');
+    audio.addOpusCodec(payloadType);
+    audio.addSSRC(ssrc, cname, 'qemu-webrtc', `${this.opts.stream.vmId}-audio`);
+    const track = this.pc.addTrack(audio);
+    alive.add(track);
+    track.onClosed(() => alive.delete(track));
+    const config = new RtpPacketizationConfig(ssrc, cname, payloadType, 48_000);
+    const packetizer = new RtpPacketizer(config);
+    packetizer.addToChain(new RtcpSrReporter(config));
+    track.setMediaHandler(packetizer);
+    track.onMessage(() => undefined); // receiver reports: nothing to act on for audio
+    this.audioTrack = track;
+    this.audioConfig = config;
+    this.detachAudio = this.ctx.audio.attach(this.opts.stream.vmId, this);
+  }
+
+  /** A WHEP offer's audio section for a VM without audio: answered inactive, nothing sent. */
+  private addInactiveAudio(mid: string, payloadType: number): void {
+    const audio = new Audio(mid, 'Inactive');
+    audio.addOpusCodec(payloadType);
+    const track = this.pc.addTrack(audio);
+    alive.add(track);
+    track.onClosed(() => alive.delete(track));
+    this.audioTrack = track;
+  }
+
+  /** AudioSink: one Opus packet to this viewer. */
+  sendAudio(data: Buffer, rtpTimestamp: number): void {
+    const track = this.audioTrack;
+    const config = this.audioConfig;
+    if (!track || !config || this.closed || !track.isOpen()) return;
+    config.timestamp = rtpTimestamp;
+    track.sendMessageBinary(data);
   }
 
   /**
@@ -497,6 +556,7 @@ export class Viewer extends EventEmitter<Events> {
     }
     this.detachCursor?.();
     this.ctx.sizes.stop(this.follower);
+    this.detachAudio?.();
     this.gate.close();
     if (this.opts.role === 'control' && !this.ctx.nc.isClosed()) {
       for (const event of this.gate.releaseAll())
@@ -506,6 +566,7 @@ export class Viewer extends EventEmitter<Events> {
       () => this.inputChannel?.close(),
       () => this.cursorChannel?.close(),
       () => this.track?.close(),
+      () => this.audioTrack?.close(),
       () => this.pc.close(),
     ]) {
       try {

@@ -257,7 +257,12 @@ export class WsSession {
     try {
       // A viewer that names a rendition keeps it; otherwise its link chooses.
       const rendition = asked ?? this.deps.defaultRendition;
-      result = this.deps.viewers.offer(role, { vmId, consoleId, rendition }, asked === undefined);
+      result = this.deps.viewers.offer(
+        role,
+        { vmId, consoleId, rendition },
+        asked === undefined,
+        entry.hasAudio,
+      );
     } catch (error) {
       if (error instanceof CapacityError) this.error('too_many_viewers', error.message, true);
       else {

@@ -2,14 +2,21 @@
 // encoder (real x264 through the encoder's addon, published as EncodedFrame like the encoder
 // service does) and a WHEP client made with node-datachannel.
 import { connect, type NatsConnection } from 'nats';
-import { PeerConnection, RtcpReceivingSession, Video, type DataChannel, type Track } from 'node-datachannel';
+import {
+  Audio,
+  PeerConnection,
+  RtcpReceivingSession,
+  Video,
+  type DataChannel,
+  type Track,
+} from 'node-datachannel';
 import { createLogger, publishProto, readConfig, subjects, type StreamKey } from '@qemu-webrtc/common';
 import { qemu_webrtc } from '@qemu-webrtc/proto';
 import { EncoderAnnouncer, NatsServer, TempDir, waitFor } from '@qemu-webrtc/test-kit';
 import { H264Encoder } from '@qemu-webrtc/encoder/native';
 import { signalingConfigShape } from '@qemu-webrtc/signaling/config';
 import { SignalingService } from '@qemu-webrtc/signaling/service';
-import { H264Depacketizer, parseRtp } from './h264-depacketizer.js';
+import { H264Depacketizer, parseRtp, type RtpPacket } from './h264-depacketizer.js';
 
 const { ConsoleInfo, EncodedFrame, InputEvent, KeyframeRequest } = qemu_webrtc.v1;
 
@@ -266,12 +273,19 @@ export class WhepClient {
 
   /** RTP payload bytes received (all packets). */
   bytes = 0;
+  /** With `audio`: the RTP packets received on the audio track (offered: recvonly opus/48000/2, PT 111). */
+  readonly audioPackets: RtpPacket[] = [];
+  private audioTrack: Track | undefined;
 
   /**
    * `channels`: DataChannels to open with the offer (e.g. "input", "cursor"). `countOnly`: count
    * packets and bytes without reassembling access units (a cheap viewer for load benchmarks).
    */
-  constructor(name = 'whep-client', channels: string[] = [], opts: { countOnly?: boolean } = {}) {
+  constructor(
+    name = 'whep-client',
+    channels: string[] = [],
+    opts: { countOnly?: boolean; audio?: boolean } = {},
+  ) {
     this.pc = new PeerConnection(name, {
       iceServers: [],
       bindAddress: '127.0.0.1',
@@ -296,6 +310,19 @@ export class WhepClient {
     video.addH264Codec(102, 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f');
     video.addH264Codec(104, 'level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f');
     this.track = this.pc.addTrack(video);
+    if (opts.audio === true) {
+      const audio = new Audio('1', 'RecvOnly');
+      audio.addOpusCodec(111);
+      const audioTrack = this.pc.addTrack(audio);
+      this.audioTrack = audioTrack;
+      clientObjects.add(audioTrack);
+      audioTrack.onClosed(() => clientObjects.delete(audioTrack));
+      audioTrack.setMediaHandler(new RtcpReceivingSession());
+      audioTrack.onMessage((buf) => {
+        const p = parseRtp(buf);
+        if (p) this.audioPackets.push(p);
+      });
+    }
     const track = this.track;
     clientObjects.add(track);
     track.onClosed(() => clientObjects.delete(track));
@@ -360,6 +387,7 @@ export class WhepClient {
     try {
       for (const dc of this.channels.values()) dc.close();
       this.track.close();
+      this.audioTrack?.close();
       this.pc.close();
     } catch {
       // already closed

@@ -8,6 +8,7 @@ import {
   type Problem,
 } from './common.js';
 import { ConsoleSwitcher } from './console-switcher.js';
+import { AudioControls } from './audio-controls.js';
 import { CursorOverlay } from './cursor-overlay.js';
 import { FollowWindow } from './follow-window.js';
 import { InputCapture } from './input-capture.js';
@@ -116,6 +117,7 @@ const typeText = new TypeText(
   },
   element('type-text-toggle', HTMLButtonElement),
 );
+const audio = new AudioControls(video, element('stats-toggle', HTMLButtonElement), (text) => showToast(text));
 
 const stats = new StatsOverlay(statsPre, video, () => session?.clockOffsetMs ?? Number.NaN);
 
@@ -181,7 +183,9 @@ async function connect(): Promise<void> {
         cursor.draw();
       },
       track: (stream) => {
-        video.srcObject = stream;
+        // Video and audio share one stream: the second track must not restart the element.
+        if (video.srcObject !== stream) video.srcObject = stream;
+        audio.attach(stream);
         void video.play().catch(() => undefined);
       },
       input: (dc) => {
@@ -334,6 +338,10 @@ document.addEventListener('fullscreenchange', () => {
   },
   get inputOpen() {
     return inputChannel?.readyState === 'open';
+  },
+  /** The connection (tests read its getStats()). */
+  get peer() {
+    return session?.peerConnection;
   },
   /** Key events not sent for want of a usable KeyboardEvent.code. */
   get droppedKeys() {
