@@ -116,6 +116,7 @@ const samples: Record<string, Record<string, unknown>> = {
   KeyframeRequest: { stream, requester: 'viewer-7', reason: 'pli' },
   EncoderControl: { stream, bitrateBps: 4_000_000, maxFps: 30 },
   StreamClaim: { stream, encoderId: 'enc-a', epoch: 3, released: true, sentUs: 1_763_700_000_000_000 },
+  StreamDemand: { stream, consumer: 'signaling-host-1234', ttlMs: 7000, released: true },
   EncoderHeartbeat: {
     encoderId: 'enc-a',
     streams: [stream, { ...stream, rendition: 'half' }],
@@ -136,6 +137,18 @@ const samples: Record<string, Record<string, unknown>> = {
   Wheel: { dx: 0.5, dy: -120 },
   Touch: { slot: 3, phase: v1.TouchPhase.TOUCH_PHASE_UPDATE, x: 1, y: 2 },
   ReleaseAll: {},
+  UiInfo: { width: 1600, height: 870, widthMm: 423, heightMm: 230 },
+  UiInfoResult: {
+    vmId: 'vm-1',
+    consoleId: 1,
+    viewerId: 'viewer-7',
+    sequence: 42,
+    outcome: v1.UiInfoOutcome.UI_INFO_OUTCOME_IGNORED,
+    width: 1600,
+    height: 870,
+    consoleWidth: 1280,
+    consoleHeight: 720,
+  },
   InputEvent: {
     vmId: 'vm-1',
     consoleId: 0,
