@@ -48,7 +48,7 @@ import {
   type ProbeRecord,
   type QemuOptions,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 import { cpuSeconds, percentile, printTable, round, writeResults, type Row } from './bench-kit.js';
 
 const { EncodedFrame, InputEvent } = qemu_webrtc.v1;
@@ -190,7 +190,7 @@ async function encoderCounts(port: number): Promise<{ encoded: number; torn: num
 async function benchOurs(browser: Browser, width: number, height: number): Promise<Row> {
   const system = await StartedSystem.start(
     [
-      ...['--port', '0', '--nats-port', '0', '--metrics-port', '0', '--max-fps', '60'],
+      ...[...FREE_PORT_ARGS, '--max-fps', '60'],
       ...['--demo-size', `${width}x${height}`, '--demo-video', VIDEO],
     ],
     { env: { SIGNALING_TOKENS: `${TOKEN}:control`, LOG_LEVEL: 'warn' } },

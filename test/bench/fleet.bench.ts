@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { DemandLeases } from '@qemu-webrtc/common';
 import { metricSamples, scrapeMetrics, waitFor } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 import { cpuSeconds, printTable, round, writeResults, type Row } from './bench-kit.js';
 
 const SIZE = process.env.FLEET_SIZE ?? '640x480';
@@ -76,18 +76,7 @@ for (const count of COUNTS) {
   try {
     for (let i = 0; i < count; i++) {
       const system = await StartedSystem.start(
-        [
-          '--vm-id',
-          `fleet${i}`,
-          '--demo-size',
-          SIZE,
-          '--port',
-          '0',
-          '--nats-port',
-          '0',
-          '--metrics-port',
-          '0',
-        ],
+        ['--vm-id', `fleet${i}`, '--demo-size', SIZE, ...FREE_PORT_ARGS],
         { env: { SIGNALING_TOKENS: 'fleet-bench:view', LOG_LEVEL: 'warn' }, timeoutMs: 180_000 },
       );
       const nc = await connect(system.natsOptions());

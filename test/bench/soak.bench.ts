@@ -9,7 +9,7 @@
 // SOAK_SIZE (default 1280x720): the demo VM's resolution.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { launchWebrtcChromium, openPlayer, rssBytes, statusFromPage } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 import { printTable, round, writeResults, type Row } from './bench-kit.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
@@ -28,10 +28,10 @@ if (!(SECONDS > 0) || !(INTERVAL_S > 0)) {
   process.exit(2);
 }
 
-const system = await StartedSystem.start(
-  ['--demo-size', SIZE, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-  { env: { SIGNALING_TOKENS: `${TOKEN}:control`, LOG_LEVEL: 'warn' }, timeoutMs: 120_000 },
-);
+const system = await StartedSystem.start(['--demo-size', SIZE, ...FREE_PORT_ARGS], {
+  env: { SIGNALING_TOKENS: `${TOKEN}:control`, LOG_LEVEL: 'warn' },
+  timeoutMs: 120_000,
+});
 const browser = await launchWebrtcChromium();
 try {
   const page = await openPlayer(browser, system.baseUrl, system.ready.vmId, TOKEN);

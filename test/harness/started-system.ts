@@ -38,6 +38,9 @@ export type SystemEvent =
   | { event: 'exited'; name: string; pid: number | null; code: number | null; signal: string | null }
   | { event: 'stopped' };
 
+/** The start command's options that draw every port it listens on (HTTP, NATS, metrics) free. */
+export const FREE_PORT_ARGS = ['--port', '0', '--nats-port', '0', '--metrics-port', '0'] as const;
+
 const EVENT_LINE = /^@qemu-webrtc (\{.*\})$/;
 
 /**
@@ -86,6 +89,28 @@ export class StartedSystem {
       timeoutMs: opts.timeoutMs,
       onOutput: opts.onOutput,
     });
+  }
+
+  /**
+   * The start command on a VM the test runs itself (`--vm BUS --vm-id ID`, every port drawn free),
+   * with viewer tokens (token -> role) as SIGNALING_TOKENS; stopped through `after` (a test's t.after).
+   */
+  static async onVm(
+    after: (fn: () => Promise<void>) => void,
+    busAddress: string,
+    vmId: string,
+    tokens: Record<string, 'control' | 'view'>,
+    opts: { env?: NodeJS.ProcessEnv; onOutput?: (chunk: string) => void } = {},
+  ): Promise<StartedSystem> {
+    const signalingTokens = Object.entries(tokens)
+      .map(([token, role]) => `${token}:${role}`)
+      .join(',');
+    const system = await StartedSystem.start(['--vm', busAddress, '--vm-id', vmId, ...FREE_PORT_ARGS], {
+      ...opts,
+      env: { SIGNALING_TOKENS: signalingTokens, ...opts.env },
+    });
+    after(() => system.stop());
+    return system;
   }
 
   /**

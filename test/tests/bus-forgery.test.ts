@@ -18,7 +18,7 @@ import {
   waitFor,
   type GuestStatus,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 import { connectSystemBus } from '../harness/system-bus.js';
 
 const { EncodedFrame, EncoderControl, EncoderHeartbeat, StreamClaim, ConsoleInfo } = qemu_webrtc.v1;
@@ -55,17 +55,14 @@ async function metric(port: number, name: string, labels = ''): Promise<number> 
 }
 
 test('forged bus messages do not freeze the page, a forged control expires, the log stays small', async (t) => {
-  const system = await StartedSystem.start(
-    ['--vm-id', VM_ID, '--demo-size', '640x480', '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    {
-      env: {
-        SIGNALING_TOKENS: `${CONTROL}:control`,
-        ENCODER_RENDITIONS: `full:1:${NOMINAL_BPS}`,
-        LOG_LEVEL: 'warn',
-      },
-      timeoutMs: 120_000,
+  const system = await StartedSystem.start(['--vm-id', VM_ID, '--demo-size', '640x480', ...FREE_PORT_ARGS], {
+    env: {
+      SIGNALING_TOKENS: `${CONTROL}:control`,
+      ENCODER_RENDITIONS: `full:1:${NOMINAL_BPS}`,
+      LOG_LEVEL: 'warn',
     },
-  );
+    timeoutMs: 120_000,
+  });
   t.after(() => system.stop());
   const nc: NatsConnection = await connectSystemBus(system, 'forger');
   t.after(() => nc.close());

@@ -152,11 +152,7 @@ test('audio out: a held key makes the guest’s tone play in the page, silence a
   const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const vm = await QemuVm.start(dir, { busAddress: bus.address, width: 640, height: 480, audio: true });
   t.after(() => vm.stop());
-  const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control` } },
-  );
-  t.after(() => system.stop());
+  const system = await StartedSystem.onVm((fn) => t.after(fn), bus.address, VM_ID, { [CONTROL]: 'control' });
   const ready = system.ready;
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());

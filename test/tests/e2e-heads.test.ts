@@ -51,11 +51,7 @@ test('two heads, two pages: each shows its own head, and a page switches heads w
   const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const vm = await QemuVm.start(dir, { busAddress: bus.address, ...HEAD0, video: 'virtio', heads: 2 });
   t.after(() => vm.stop());
-  const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${TOKEN}:control` } },
-  );
-  t.after(() => system.stop());
+  const system = await StartedSystem.onVm((fn) => t.after(fn), bus.address, VM_ID, { [TOKEN]: 'control' });
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
   const base = system.baseUrl;

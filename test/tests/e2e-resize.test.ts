@@ -73,11 +73,10 @@ test('the guest follows the control page’s window; view-only changes nothing; 
   const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   let vm = await QemuVm.start(dir, { busAddress: bus.address, width: 1280, height: 720, video: 'virtio' });
   t.after(() => vm.stop());
-  const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control,${VIEW}:view` } },
-  );
-  t.after(() => system.stop());
+  const system = await StartedSystem.onVm((fn) => t.after(fn), bus.address, VM_ID, {
+    [CONTROL]: 'control',
+    [VIEW]: 'view',
+  });
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
   const control = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL, 0, { followWindow: true });

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { QemuVm, launchWebrtcChromium, openPlayer, type QemuOptions } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 const VM_ID = 'serial';
@@ -62,11 +62,10 @@ test('the serial console in Chromium: echo, scrollback for a late page, view-onl
   };
   let vm = await QemuVm.start(dir, qemuOptions);
   t.after(() => vm.stop());
-  const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control,${VIEW}:view` } },
-  );
-  t.after(() => system.stop());
+  const system = await StartedSystem.onVm((fn) => t.after(fn), bus.address, VM_ID, {
+    [CONTROL]: 'control',
+    [VIEW]: 'view',
+  });
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
   const control = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL);
@@ -162,10 +161,9 @@ test('the serial console in Chromium: echo, scrollback for a late page, view-onl
 });
 
 test('the start command’s demo VM has its serial console in the page, no flag needed', async (t) => {
-  const system = await StartedSystem.start(
-    ['--port', '0', '--nats-port', '0', '--metrics-port', '0', '--demo-size', '800x600'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control` } },
-  );
+  const system = await StartedSystem.start([...FREE_PORT_ARGS, '--demo-size', '800x600'], {
+    env: { SIGNALING_TOKENS: `${CONTROL}:control` },
+  });
   t.after(() => system.stop());
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchWebrtcChromium, processAlive, watchConsoleFromStartPage } from '@qemu-webrtc/test-kit';
-import { StartedSystem, startScriptPath } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem, startScriptPath } from '../harness/started-system.js';
 
 const WIDTH = 1024;
 const HEIGHT = 768;
@@ -43,10 +43,9 @@ function udpAddressesOf(pid: number): string[] {
 }
 
 test('start.mjs runs the demo VM, prints a URL that shows it, and stops everything on Ctrl-C', async (t) => {
-  const system = await StartedSystem.start(
-    ['--port', '0', '--nats-port', '0', '--metrics-port', '0', '--demo-size', `${WIDTH}x${HEIGHT}`],
-    { env: { SIGNALING_TOKENS: '' } },
-  );
+  const system = await StartedSystem.start([...FREE_PORT_ARGS, '--demo-size', `${WIDTH}x${HEIGHT}`], {
+    env: { SIGNALING_TOKENS: '' },
+  });
   t.after(() => system.stop());
   const { url: base, pids, demo, tokenGenerated } = system.ready;
   assert.match(base, /^http:\/\/127\.0\.0\.1:\d+\/$/, 'the ready line has no token');

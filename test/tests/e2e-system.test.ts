@@ -68,11 +68,10 @@ test('the started system in Chromium: video, input, viewers, roles, encoder and 
   let vm = await QemuVm.start(dir, qemuOptions);
   t.after(() => vm.stop());
 
-  const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control,${VIEW}:view` } },
-  );
-  t.after(() => system.stop());
+  const system = await StartedSystem.onVm((fn) => t.after(fn), bus.address, VM_ID, {
+    [CONTROL]: 'control',
+    [VIEW]: 'view',
+  });
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
   const base = system.baseUrl;

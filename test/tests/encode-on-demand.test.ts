@@ -16,7 +16,7 @@ import {
   scrapeMetrics,
   waitFor,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 
 const VM_ID = 'demand';
 const WIDTH = 640;
@@ -32,18 +32,7 @@ const total = (text: string, name: string, labels?: RegExp): number =>
 
 test('the encoder encodes a console only while a page watches it; a page opening an idle stream gets a picture', async (t) => {
   const system = await StartedSystem.start(
-    [
-      '--vm-id',
-      VM_ID,
-      '--demo-size',
-      `${WIDTH}x${HEIGHT}`,
-      '--port',
-      '0',
-      '--nats-port',
-      '0',
-      '--metrics-port',
-      '0',
-    ],
+    ['--vm-id', VM_ID, '--demo-size', `${WIDTH}x${HEIGHT}`, ...FREE_PORT_ARGS],
     {
       env: { SIGNALING_TOKENS: `${TOKEN}:control`, DEMAND_LINGER_MS: String(LINGER_MS) },
       timeoutMs: 120_000,

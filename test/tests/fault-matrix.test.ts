@@ -17,7 +17,7 @@ import {
   type GuestStatus,
   type PlayerHooks,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 
 const VM_ID = 'faults';
 /** Small to spare the CPU, but wide enough for the guest's held-keys cells (x 560..688). */
@@ -93,10 +93,10 @@ class PageWatch {
 }
 
 test('the page recovers from kill -9 of every service, nats-server and the bus; no key stays held', async (t) => {
-  const system = await StartedSystem.start(
-    ['--vm-id', VM_ID, '--demo-size', DEMO_SIZE, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control`, LOG_LEVEL: 'warn' }, timeoutMs: 120_000 },
-  );
+  const system = await StartedSystem.start(['--vm-id', VM_ID, '--demo-size', DEMO_SIZE, ...FREE_PORT_ARGS], {
+    env: { SIGNALING_TOKENS: `${CONTROL}:control`, LOG_LEVEL: 'warn' },
+    timeoutMs: 120_000,
+  });
   t.after(() => system.stop());
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());

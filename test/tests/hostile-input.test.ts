@@ -23,7 +23,7 @@ import {
   type GuestStatus,
   type PlayerHooks,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 import { connectSystemBus } from '../harness/system-bus.js';
 
 const v1 = qemu_webrtc.v1;
@@ -377,10 +377,10 @@ async function dropsByReason(port: number): Promise<string[]> {
 }
 
 test('hostile bus messages, sockets, WHEP requests and DataChannel input: nothing restarts, the page plays', async (t) => {
-  const system = await StartedSystem.start(
-    ['--vm-id', VM_ID, '--demo-size', '640x480', '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control`, LOG_LEVEL: 'warn' }, timeoutMs: 120_000 },
-  );
+  const system = await StartedSystem.start(['--vm-id', VM_ID, '--demo-size', '640x480', ...FREE_PORT_ARGS], {
+    env: { SIGNALING_TOKENS: `${CONTROL}:control`, LOG_LEVEL: 'warn' },
+    timeoutMs: 120_000,
+  });
   t.after(() => system.stop());
   const nc: NatsConnection = await connectSystemBus(system, 'hostile');
   t.after(() => nc.close());

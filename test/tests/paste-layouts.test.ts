@@ -121,11 +121,10 @@ test('Type text: each layout’s text reaches the guest as that layout’s scanc
     debugconPath: debugcon,
   });
   t.after(() => vm.stop());
-  const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
-    { env: { SIGNALING_TOKENS: `${CONTROL}:control,${VIEW}:view` } },
-  );
-  t.after(() => system.stop());
+  const system = await StartedSystem.onVm((fn) => t.after(fn), bus.address, VM_ID, {
+    [CONTROL]: 'control',
+    [VIEW]: 'view',
+  });
   const browser = await launchWebrtcChromium();
   t.after(() => browser.close());
   const page = await openPlayer(browser, system.baseUrl, VM_ID, CONTROL);

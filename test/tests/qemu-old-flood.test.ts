@@ -71,10 +71,13 @@ test('QEMU 7.2 (no display flow control) at 1280x720 60 fps for 2 minutes: bound
   // Every line of the whole run that carries the warning (start.mjs prefixes each child's lines).
   const warnings: string[] = [];
   let partial = '';
-  const system = await StartedSystem.start(
-    ['--vm', bus.address, '--vm-id', VM_ID, '--port', '0', '--nats-port', '0', '--metrics-port', '0'],
+  const system = await StartedSystem.onVm(
+    (fn) => t.after(fn),
+    bus.address,
+    VM_ID,
+    { [TOKEN]: 'control' },
     {
-      env: { SIGNALING_TOKENS: `${TOKEN}:control`, CAPTURE_MAX_BACKLOG_S: String(MAX_BACKLOG_S) },
+      env: { CAPTURE_MAX_BACKLOG_S: String(MAX_BACKLOG_S) },
       onOutput: (chunk) => {
         const lines = (partial + chunk).split('\n');
         partial = lines.pop() ?? '';
@@ -82,7 +85,6 @@ test('QEMU 7.2 (no display flow control) at 1280x720 60 fps for 2 minutes: bound
       },
     },
   );
-  t.after(() => system.stop());
   const captureMetrics = async (): Promise<string> =>
     (await fetch(`http://127.0.0.1:${system.ready.metricsPorts.capture}/metrics`)).text();
   const browser = await launchWebrtcChromium();

@@ -17,7 +17,7 @@ import {
   waitFor,
   withToken,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 
 const TURN_PASSWORD = 'turn-Pa55word-7f3e91';
 const CONTROL = 'ctl-Token-8c2d4a6b';
@@ -27,17 +27,14 @@ test('nothing the started system prints contains the TURN password, a token or t
   // A TURN server nobody serves, on loopback: ICE tries it and carries on with host candidates.
   const turnPort = await freePort();
   let printed = '';
-  const system = await StartedSystem.start(
-    ['--port', '0', '--nats-port', '0', '--metrics-port', '0', '--demo-size', '640x480'],
-    {
-      env: {
-        LOG_LEVEL: 'debug',
-        SIGNALING_TOKENS: `${CONTROL}:control,${VIEW}:view`,
-        ICE_SERVERS: `stun:127.0.0.1:${turnPort},turn:alice:${TURN_PASSWORD}@127.0.0.1:${turnPort}`,
-      },
-      onOutput: (chunk) => (printed += chunk),
+  const system = await StartedSystem.start([...FREE_PORT_ARGS, '--demo-size', '640x480'], {
+    env: {
+      LOG_LEVEL: 'debug',
+      SIGNALING_TOKENS: `${CONTROL}:control,${VIEW}:view`,
+      ICE_SERVERS: `stun:127.0.0.1:${turnPort},turn:alice:${TURN_PASSWORD}@127.0.0.1:${turnPort}`,
     },
-  );
+    onOutput: (chunk) => (printed += chunk),
+  });
   t.after(() => system.stop());
   // The NATS passwords the start command generated (one per service, and the tests' user): read
   // from its private configuration, which only we (root, its owner) may read.

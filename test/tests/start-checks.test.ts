@@ -20,11 +20,10 @@ import {
   statusFromPage,
   waitFor,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem, startScriptPath } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem, startScriptPath } from '../harness/started-system.js';
 import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 const TOKEN = 'start-checks-token';
-const FREE_PORTS = ['--port', '0', '--nats-port', '0', '--metrics-port', '0'];
 const readmePath = new URL('../../../README.md', import.meta.url);
 
 /** Runs the start command, expecting a refusal: exit 2, one line on stderr, nothing started. */
@@ -41,7 +40,7 @@ function refusal(args: readonly string[]): string {
 const quoted = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 test('a --vm socket that does not exist: the dbus-daemon and QEMU commands to run', () => {
-  const line = refusal(['--vm', 'unix:path=/nonexistent', ...FREE_PORTS]);
+  const line = refusal(['--vm', 'unix:path=/nonexistent', ...FREE_PORT_ARGS]);
   assert.equal(
     line,
     '--vm: no socket at /nonexistent: start the bus with ' +
@@ -51,7 +50,7 @@ test('a --vm socket that does not exist: the dbus-daemon and QEMU commands to ru
 });
 
 test('a bare path: write unix:path=PATH', () => {
-  const line = refusal(['--vm', '/run/qemu-vm1/bus.sock', ...FREE_PORTS]);
+  const line = refusal(['--vm', '/run/qemu-vm1/bus.sock', ...FREE_PORT_ARGS]);
   assert.match(
     line,
     /^--vm takes a D-Bus address, not a bare path: write --vm unix:path=\/run\/qemu-vm1\/bus\.sock /,
@@ -64,7 +63,7 @@ test('a QMP socket: said plainly, no D-Bus authentication talk', async (t) => {
   const qmpPath = dir.join('user-qmp.sock');
   const vm = await QemuVm.start(dir, { extraArgs: ['-qmp', `unix:${qmpPath},server=on,wait=off`] });
   t.after(() => vm.stop());
-  const line = refusal(['--vm', `unix:path=${qmpPath}`, ...FREE_PORTS]);
+  const line = refusal(['--vm', `unix:path=${qmpPath}`, ...FREE_PORT_ARGS]);
   assert.match(line, new RegExp(`^--vm: ${quoted(qmpPath)} is a QEMU QMP monitor, not a D-Bus bus: `));
   assert.match(line, /give --vm the address of QEMU's -display dbus,addr=ADDRESS/);
   assert.doesNotMatch(line, /keyring|auth/i);
@@ -74,7 +73,7 @@ test('a D-Bus bus with no QEMU on it: the -display option to start QEMU with', a
   const { dir, bus } = await startDirAndBus((fn) => t.after(fn));
   const address = `unix:path=${dir.join('bus.sock')}`;
   assert.ok(bus.address.startsWith(`${address},guid=`), bus.address);
-  const line = refusal(['--vm', address, ...FREE_PORTS]);
+  const line = refusal(['--vm', address, ...FREE_PORT_ARGS]);
   assert.equal(
     line,
     `--vm: the D-Bus bus at ${dir.join('bus.sock')} has no QEMU on it (waited 5 s): ` +
@@ -93,7 +92,7 @@ test('the HTTP port in use: named, with the option that moves it', async (t) => 
 
 test('a service that dies before the system is ready ends the start, named, with no restart loop', () => {
   // A log level pino does not know: each service dies at once (the earliest one is named).
-  const r = spawnSync(process.execPath, [startScriptPath, ...FREE_PORTS], {
+  const r = spawnSync(process.execPath, [startScriptPath, ...FREE_PORT_ARGS], {
     encoding: 'utf8',
     timeout: 90_000,
     env: { ...process.env, LOG_LEVEL: 'nonsense' },
@@ -150,7 +149,7 @@ test("the README's own-VM steps as written show the guest, under the VM's name",
 
   const s = /^bash scripts\/start\.sh (.*)$/.exec(startLine);
   assert.ok(s?.[1], `the start line: ${startLine}`);
-  const system = await StartedSystem.start([...s[1].split(' '), ...FREE_PORTS], {
+  const system = await StartedSystem.start([...s[1].split(' '), ...FREE_PORT_ARGS], {
     env: { SIGNALING_TOKENS: `${TOKEN}:control` },
   });
   t.after(() => system.stop());

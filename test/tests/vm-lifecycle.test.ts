@@ -25,7 +25,7 @@ import {
   type GuestStatus,
   type QemuOptions,
 } from '@qemu-webrtc/test-kit';
-import { StartedSystem } from '../harness/started-system.js';
+import { FREE_PORT_ARGS, StartedSystem } from '../harness/started-system.js';
 import { startDirAndBus } from '../harness/bus-and-nats.js';
 
 const { FrameReady } = qemu_webrtc.v1;
@@ -99,20 +99,7 @@ test('a page plays on through three QEMU kills, two mode changes and a capture k
   t.after(() => vm.stop());
 
   const system = await StartedSystem.start(
-    [
-      '--vm',
-      bus.address,
-      '--vm-id',
-      VM_ID,
-      '--port',
-      '0',
-      '--nats-port',
-      '0',
-      '--metrics-port',
-      '0',
-      '--max-fps',
-      '30',
-    ],
+    ['--vm', bus.address, '--vm-id', VM_ID, ...FREE_PORT_ARGS, '--max-fps', '30'],
     { env: { SIGNALING_TOKENS: `${CONTROL}:control`, ENCODER_RENDITIONS: RENDITIONS } },
   );
   t.after(() => system.stop());
