@@ -411,24 +411,30 @@ int vgpu_init(uint32_t ram_end)
     return 1;
 }
 
+/* Queues RESOURCE_CREATE_2D (B8G8R8X8) and ATTACH_BACKING of width x height pixels at `fb`. */
+static void queue_resource(uint32_t resource_id, uint32_t fb, uint32_t width, uint32_t height)
+{
+    union gpu_request *r = command(CMD_RESOURCE_CREATE_2D);
+    r->create.resource_id = resource_id;
+    r->create.format = FORMAT_B8G8R8X8_UNORM;
+    r->create.width = width;
+    r->create.height = height;
+    r = command(CMD_RESOURCE_ATTACH_BACKING);
+    r->attach.resource_id = resource_id;
+    r->attach.nr_entries = 1;
+    r->attach.addr = fb;
+    r->attach.length = width * height * 4;
+}
+
 void vgpu_set_mode(struct screen *s, uint32_t width, uint32_t height)
 {
     if ((uint64_t)width * height * 4 > FB_BYTES)
         serial_halt("virtio-gpu: mode larger than the framebuffer");
     old_resource = resource;
     resource++;
-    union gpu_request *r = command(CMD_RESOURCE_CREATE_2D);
-    r->create.resource_id = resource;
-    r->create.format = FORMAT_B8G8R8X8_UNORM;
-    r->create.width = width;
-    r->create.height = height;
     /* The same RAM backs the new resource and the old one until the old is released: only the
      * resource on the scanout is ever transferred. */
-    r = command(CMD_RESOURCE_ATTACH_BACKING);
-    r->attach.resource_id = resource;
-    r->attach.nr_entries = 1;
-    r->attach.addr = FB_BASE;
-    r->attach.length = width * height * 4;
+    queue_resource(resource, FB_BASE, width, height);
     submit();
 
     s->fb = (volatile uint32_t *)FB_BASE;
@@ -474,17 +480,8 @@ int vgpu_scanout_start(uint32_t scanout_id, uint32_t resource_id, uint32_t fb, u
                        uint32_t old_resource_id)
 {
     struct gpu_rect all = {0, 0, width, height};
-    union gpu_request *r = command(CMD_RESOURCE_CREATE_2D);
-    r->create.resource_id = resource_id;
-    r->create.format = FORMAT_B8G8R8X8_UNORM;
-    r->create.width = width;
-    r->create.height = height;
-    r = command(CMD_RESOURCE_ATTACH_BACKING);
-    r->attach.resource_id = resource_id;
-    r->attach.nr_entries = 1;
-    r->attach.addr = fb;
-    r->attach.length = width * height * 4;
-    r = command(CMD_TRANSFER_TO_HOST_2D);
+    queue_resource(resource_id, fb, width, height);
+    union gpu_request *r = command(CMD_TRANSFER_TO_HOST_2D);
     r->transfer.r = all;
     r->transfer.resource_id = resource_id;
     submit();
